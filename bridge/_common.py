@@ -1,0 +1,59 @@
+"""What the synchronous and the asyncio clients share: targets and reply handling."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from bridge.errors import BadRequest, Internal, error_from_reply
+from schemas.wire import WRITE_OPS
+
+DEFAULT_RPC = "tcp://127.0.0.1:5555"
+DEFAULT_PUB = "tcp://127.0.0.1:5556"
+
+
+def target(class_name: str, name: str | None = None, object_id: str | None = None) -> dict[str, str]:
+    """A wire target naming an object by name or by id (exactly one)."""
+    if (name is None) == (object_id is None):
+        raise BadRequest("name an object by name or by id, exactly one")
+    if name is not None:
+        return {"class": class_name, "name": name}
+    return {"class": class_name, "id": object_id or ""}
+
+
+def idempotency_key(op: str, idem: str | None, retries: int) -> str | None:
+    """The key to send: the caller's, or a fresh one for a write that may be retried."""
+    if idem is not None or op not in WRITE_OPS or retries <= 0:
+        return idem
+    return uuid.uuid4().hex
+
+
+def result_of(reply: Any) -> Any:
+    """The result of a reply, or raise its error as a typed exception."""
+    if not isinstance(reply, dict) or "ok" not in reply:
+        raise Internal(f"malformed reply from the daemon: {reply!r:.200}")
+    if reply["ok"]:
+        return reply.get("result")
+    raise error_from_reply(reply.get("error"))
+
+
+def list_args(
+    start: str | None,
+    start_after: str | None,
+    end: str | None,
+    prefix: str | None,
+    reverse: bool,
+    limit: int | None,
+) -> dict[str, Any]:
+    """The args map of ``storage.list``, leaving out what is unset."""
+    args: dict[str, Any] = {
+        "start": start,
+        "start_after": start_after,
+        "end": end,
+        "prefix": prefix,
+        "limit": limit,
+    }
+    args = {key: value for key, value in args.items() if value is not None}
+    if reverse:
+        args["reverse"] = True
+    return args

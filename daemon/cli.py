@@ -1,0 +1,183 @@
+"""The ``lodestone`` command: ``serve``, and operator commands against a running daemon.
+
+Exit codes: 0 success; 1 the daemon answered with an error (or a key was not
+found); 2 bad usage; 3 no reply from the daemon; 75 the data directory is in
+use; 78 the configuration is invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from daemon import __version__
+from daemon.config import DEFAULT_DATA_DIR, DEFAULT_PUB, DEFAULT_RPC, load_config
+from daemon.errors import ConfigError, DataDirLocked
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NO_REPLY = 3
+EXIT_LOCKED = 75
+EXIT_CONFIG = 78
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lodestone",
+        description="Lodestone: durable state for game AI agents, on LMDB and ZeroMQ.",
+        epilog="Exit codes: 0 ok, 1 error reply or not found, 2 usage, 3 no reply, "
+        "75 data directory in use, 78 bad configuration.",
+    )
+    parser.add_argument("--version", action="version", version=f"lodestone {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the daemon in the foreground")
+    serve.add_argument("--config", type=Path, help="TOML configuration file")
+    serve.add_argument(
+        "--data-dir", help=f"data directory (default: $STATE_DIRECTORY or ./{DEFAULT_DATA_DIR})"
+    )
+    serve.add_argument("--rpc", help=f"ROUTER endpoint to bind (default {DEFAULT_RPC})")
+    serve.add_argument("--pub", help=f"PUB endpoint to bind (default {DEFAULT_PUB})")
+    serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+
+    def client_command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument(
+            "--endpoint", default=DEFAULT_RPC, help=f"daemon RPC endpoint (default {DEFAULT_RPC})"
+        )
+        sub.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
+        return sub
+
+    client_command("ping", "check that the daemon answers; print its versions")
+    client_command("stats", "print the daemon's counters and storage figures")
+    get = client_command("get", "print the value of KEY in an object (JSON)")
+    get.add_argument("class_name", metavar="CLASS")
+    get.add_argument("name", metavar="NAME")
+    get.add_argument("key", metavar="KEY")
+    put = client_command("put", "store VALUE (JSON, or a string with --string) under KEY")
+    put.add_argument("class_name", metavar="CLASS")
+    put.add_argument("name", metavar="NAME")
+    put.add_argument("key", metavar="KEY")
+    put.add_argument("value", metavar="VALUE")
+    put.add_argument("--string", action="store_true", help="store VALUE as a string, not JSON")
+    listing = client_command("list", "print an object's entries in key order, one JSON line each")
+    listing.add_argument("class_name", metavar="CLASS")
+    listing.add_argument("name", metavar="NAME")
+    listing.add_argument("--prefix")
+    listing.add_argument("--start")
+    listing.add_argument("--start-after")
+    listing.add_argument("--end")
+    listing.add_argument("--reverse", action="store_true")
+    listing.add_argument("--limit", type=int)
+    delete = client_command("delete", "delete KEYs from an object; print how many existed")
+    delete.add_argument("class_name", metavar="CLASS")
+    delete.add_argument("name", metavar="NAME")
+    delete.add_argument("keys", metavar="KEY", nargs="+")
+    objects = client_command("ls", "list the stored objects of CLASS (id and name)")
+    objects.add_argument("class_name", metavar="CLASS")
+    objects.add_argument("--limit", type=int, default=1000)
+    return parser
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$bytes": value.hex()}
+    return repr(value)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from daemon import app
+
+    try:
+        config = load_config(
+            args.config,
+            {"data_dir": args.data_dir, "rpc": args.rpc, "pub": args.pub, "log_level": args.log_level},
+            os.environ,
+        )
+    except ConfigError as exc:
+        print(f"lodestone: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    app.configure_logging(config.log_level)
+    try:
+        return app.run(config)
+    except DataDirLocked as exc:
+        print(f"lodestone: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except OSError as exc:
+        print(f"lodestone: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _client(args: argparse.Namespace) -> int:
+    from bridge import Client, LodestoneError, Timeout
+
+    with Client(args.endpoint, timeout=args.timeout, retries=0) as client:
+        try:
+            return _run_client_command(client, args)
+        except Timeout as exc:
+            print(f"lodestone: {exc}; is the daemon running?", file=sys.stderr)
+            return EXIT_NO_REPLY
+        except LodestoneError as exc:
+            print(f"lodestone: {exc.code}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+
+
+def _run_client_command(client: Any, args: argparse.Namespace) -> int:
+    if args.command == "ping":
+        _print_json(client.ping())
+        return 0
+    if args.command == "stats":
+        _print_json(client.stats())
+        return 0
+    if args.command == "ls":
+        for entry in client.objects(args.class_name, limit=args.limit):
+            _print_json(entry)
+        return 0
+    obj = client.object(args.class_name, args.name)
+    if args.command == "get":
+        missing = object()
+        value = obj.get(args.key, missing)
+        if value is missing:
+            print(f"lodestone: key {args.key!r} not found", file=sys.stderr)
+            return EXIT_ERROR
+        _print_json(value)
+    elif args.command == "put":
+        if args.string:
+            value = args.value
+        else:
+            try:
+                value = json.loads(args.value)
+            except json.JSONDecodeError as exc:
+                print(f"lodestone: VALUE is not JSON ({exc}); use --string to store text", file=sys.stderr)
+                return EXIT_USAGE
+        obj.put(args.key, value)
+    elif args.command == "list":
+        for key, value in obj.list(
+            start=args.start,
+            start_after=args.start_after,
+            end=args.end,
+            prefix=args.prefix,
+            reverse=args.reverse,
+            limit=args.limit,
+        ):
+            _print_json([key, value])
+    elif args.command == "delete":
+        _print_json(obj.delete_many(args.keys) if len(args.keys) > 1 else int(obj.delete(args.keys[0])))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``lodestone`` command; return its exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return _client(args)

@@ -1,0 +1,134 @@
+"""Configuration: read once in ``main`` into a frozen :class:`Config`, then passed down.
+
+Sources, later winning: built-in defaults, ``$STATE_DIRECTORY`` (set by
+systemd's ``StateDirectory=``) for the data directory, the TOML file, the
+command-line flags. Unknown keys are refused so a typo cannot go unnoticed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import ConfigError
+
+DEFAULT_RPC = "tcp://127.0.0.1:5555"
+DEFAULT_PUB = "tcp://127.0.0.1:5556"
+DEFAULT_DATA_DIR = "lodestone-data"
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+_ENDPOINT_SCHEMES = ("tcp://", "ipc://", "inproc://")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the daemon reads from its configuration; see docs/configuration.md."""
+
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    rpc: str = DEFAULT_RPC
+    pub: str = DEFAULT_PUB
+    log_level: str = "info"
+    max_frame_bytes: int = 16 * 1024 * 1024
+    map_size_mb: int = 1024
+    max_map_size_mb: int = 1024 * 1024
+    idempotency_window_s: int = 3600
+    cycle_max_requests: int = 1024
+    declared_classes: tuple[str, ...] = ()
+    allow_undeclared_classes: bool = True
+
+
+_TOP_LEVEL = {f.name for f in fields(Config)} - {"declared_classes", "allow_undeclared_classes"}
+_CLASSES_TABLE = {"declared", "allow_undeclared"}
+
+
+def load_config(
+    path: Path | None,
+    overrides: Mapping[str, Any],
+    environ: Mapping[str, str],
+) -> Config:
+    """Build the configuration from ``path`` (TOML), the environment and ``overrides``.
+
+    Raises ``ConfigError`` with a sentence naming the file, the key and the fix.
+    """
+    values: dict[str, Any] = {}
+    if environ.get("STATE_DIRECTORY"):
+        values["data_dir"] = environ["STATE_DIRECTORY"].split(":")[0]
+    if path is not None:
+        values.update(_read_toml(path))
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return _build(values, str(path) if path else "the command line")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "classes":
+            if not isinstance(value, dict) or set(value) - _CLASSES_TABLE:
+                raise ConfigError(
+                    f"{path}: [classes] takes only {sorted(_CLASSES_TABLE)}, got {value!r}"
+                )
+            if "declared" in value:
+                values["declared_classes"] = value["declared"]
+            if "allow_undeclared" in value:
+                values["allow_undeclared_classes"] = value["allow_undeclared"]
+        elif key in _TOP_LEVEL:
+            values[key] = value
+        else:
+            raise ConfigError(
+                f"{path}: unknown key {key!r}; known keys are {sorted(_TOP_LEVEL)} and [classes]"
+            )
+    return values
+
+
+def _build(values: dict[str, Any], source: str) -> Config:
+    def need(key: str, kind: type[Any], minimum: int | None = None) -> Any:
+        value = values[key]
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
+        if not isinstance(value, kind):
+            raise ConfigError(f"{source}: {key} must be a {kind.__name__}, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{source}: {key} must be at least {minimum}, got {value}")
+        return value
+
+    checked: dict[str, Any] = {}
+    for key in values:
+        if key == "data_dir":
+            checked[key] = Path(need(key, str) if not isinstance(values[key], Path) else values[key])
+        elif key in ("rpc", "pub"):
+            endpoint = need(key, str)
+            if not endpoint.startswith(_ENDPOINT_SCHEMES):
+                raise ConfigError(
+                    f"{source}: {key} endpoint {endpoint!r} must start with tcp://, ipc:// or inproc://"
+                )
+            checked[key] = endpoint
+        elif key == "log_level":
+            level = need(key, str).lower()
+            if level not in _LOG_LEVELS:
+                raise ConfigError(f"{source}: log_level must be one of {_LOG_LEVELS}, got {level!r}")
+            checked[key] = level
+        elif key == "declared_classes":
+            names = values[key]
+            if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+                raise ConfigError(f"{source}: classes.declared must be a list of class names")
+            checked[key] = tuple(names)
+        elif key == "allow_undeclared_classes":
+            checked[key] = need(key, bool)
+        else:
+            checked[key] = need(key, int, minimum=1)
+    config = Config(**checked)
+    if config.rpc == config.pub:
+        raise ConfigError(f"{source}: rpc and pub must be different endpoints, both are {config.rpc}")
+    if config.map_size_mb > config.max_map_size_mb:
+        raise ConfigError(f"{source}: map_size_mb is larger than max_map_size_mb")
+    return config

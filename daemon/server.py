@@ -1,0 +1,191 @@
+"""The ZeroMQ front: a ROUTER for requests, a PUB for the change stream.
+
+One thread runs :meth:`Server.serve`. Each loop it drains every request that
+has arrived (up to ``cycle_max_requests``), hands the batch to the runtime as
+one cycle, and sends the replies only after the runtime returns, that is after
+the cycle's writes are committed and fsync'd. Then it publishes the changes.
+
+The server knows nothing of LMDB: it deals in frames, envelopes and replies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import zmq
+
+from daemon.config import Config
+from daemon.envelope import Request, parse
+from daemon.errors import Unavailable, to_wire
+from daemon.runtime import Runtime
+from daemon.telemetry import encode_change
+from schemas.wire import ErrorCode, encode, error_reply
+
+log = logging.getLogger(__name__)
+
+_POLL_MS = 1000
+# libzmq drops a peer that sends a frame over this, before Python sees it; frames
+# between max_frame_bytes and this get a TOO_LARGE reply instead.
+_TRANSPORT_FRAME_FACTOR = 4
+
+
+class Server:
+    """Binds the endpoints and serves until :meth:`stop` is called."""
+
+    def __init__(self, config: Config, runtime: Runtime, context: zmq.Context[Any] | None = None) -> None:
+        self.config = config
+        self.runtime = runtime
+        self._context = context or zmq.Context.instance()
+        self._router: zmq.Socket[bytes] | None = None
+        self._pub: zmq.Socket[bytes] | None = None
+        self._stopping = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.on_cycle: Callable[[], None] | None = None
+
+    def bind(self) -> tuple[str, str]:
+        """Bind ROUTER and PUB; return the endpoints actually bound (ports resolved)."""
+        router = self._context.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 1000)
+        router.setsockopt(zmq.MAXMSGSIZE, self.config.max_frame_bytes * _TRANSPORT_FRAME_FACTOR)
+        router.setsockopt(zmq.RCVHWM, 100_000)
+        router.setsockopt(zmq.SNDHWM, 100_000)
+        pub = self._context.socket(zmq.PUB)
+        pub.setsockopt(zmq.LINGER, 1000)
+        pub.setsockopt(zmq.SNDHWM, 100_000)
+        try:
+            router.bind(self.config.rpc)
+            pub.bind(self.config.pub)
+        except zmq.ZMQError as exc:
+            router.close(0)
+            pub.close(0)
+            raise OSError(f"cannot bind {self.config.rpc} / {self.config.pub}: {exc}") from exc
+        self._router, self._pub = router, pub
+        return (
+            router.getsockopt_string(zmq.LAST_ENDPOINT),
+            pub.getsockopt_string(zmq.LAST_ENDPOINT),
+        )
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop the loop gracefully; the wake-up socket ends its wait."""
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+
+        def on_signal(signum: int, _: FrameType | None) -> None:
+            log.info("received %s; finishing turns in flight and stopping", signal.Signals(signum).name)
+            self._stopping = True
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the cycle in flight; safe from any thread."""
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def serve(self) -> None:
+        """Serve until stopped; then refuse what is queued with UNAVAILABLE and close."""
+        assert self._router is not None, "bind() first"
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        while not self._stopping:
+            ready = dict(poller.poll(_POLL_MS))
+            if self._wake_r.fileno() in ready:
+                self._drain_wakeups()
+            if self._stopping:
+                break
+            if self._router in ready:
+                self._serve_batch()
+            if self.on_cycle is not None:
+                self.on_cycle()
+        self._refuse_queued()
+
+    def close(self) -> None:
+        """Close the sockets (pending PUB messages get a short linger)."""
+        for sock in (self._router, self._pub):
+            if sock is not None:
+                sock.close()
+        self._router = self._pub = None
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # internals -------------------------------------------------------------
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _receive(self) -> list[list[bytes]]:
+        assert self._router is not None
+        batch: list[list[bytes]] = []
+        limit = self.config.cycle_max_requests
+        recv = self._router.recv_multipart
+        while len(batch) < limit:
+            try:
+                batch.append(recv(zmq.NOBLOCK))
+            except zmq.Again:
+                break
+        return batch
+
+    def _serve_batch(self) -> None:
+        assert self._router is not None and self._pub is not None
+        send = self._router.send_multipart
+        envelopes: list[list[bytes]] = []
+        requests: list[Request] = []
+        for frames in self._receive():
+            if len(frames) < 3 or frames[-2] != b"":
+                self.runtime.counters["dropped_envelopes"] += 1
+                continue
+            parsed = parse(frames[-1], self.config.max_frame_bytes)
+            if isinstance(parsed, Request):
+                envelopes.append(frames[:-1])
+                requests.append(parsed)
+            else:
+                self.runtime.counters[f"errors.{parsed['error']['code']}"] += 1
+                send([*frames[:-1], encode(parsed)])
+        if not requests:
+            return
+        result = self.runtime.run_cycle(requests)
+        for envelope, reply in zip(envelopes, result.replies, strict=True):
+            send([*envelope, self._encode_reply(reply)])
+        publish = self._pub.send_multipart
+        for event in result.events:
+            publish(encode_change(event), zmq.NOBLOCK)
+        self.runtime.counters["published"] += len(result.events)
+
+    def _encode_reply(self, reply: dict[str, Any]) -> bytes:
+        body = encode(reply)
+        if len(body) > self.config.max_frame_bytes:
+            body = encode(
+                error_reply(
+                    reply["id"],
+                    ErrorCode.TOO_LARGE,
+                    f"the reply would be {len(body)} bytes, over max_frame_bytes "
+                    f"({self.config.max_frame_bytes}); ask for less (list with limit and start_after)",
+                )
+            )
+        return body
+
+    def _refuse_queued(self) -> None:
+        assert self._router is not None
+        refused = 0
+        for frames in self._receive():
+            if len(frames) < 3 or frames[-2] != b"":
+                continue
+            parsed = parse(frames[-1], self.config.max_frame_bytes)
+            request_id = parsed.id if isinstance(parsed, Request) else parsed["id"]
+            unavailable = Unavailable("the daemon is shutting down; retry after it restarts")
+            self._router.send_multipart([*frames[:-1], encode(to_wire(request_id, unavailable))])
+            refused += 1
+        if refused:
+            log.info("refused %d queued requests while stopping", refused)

@@ -1,0 +1,344 @@
+"""Durable storage: one LMDB environment, one named sub-database per object.
+
+The server runs requests in *cycles*. A :class:`Cycle` holds the one LMDB write
+transaction of its cycle; each request (a *turn*) gets an :class:`ObjectStorage`
+view that buffers its writes in a change set and validates every argument
+before anything is buffered. A turn that finishes has its change set applied
+to the cycle's transaction; a turn that raises is dropped without a trace.
+:meth:`Cycle.commit` commits and fsyncs every turn of the cycle at once (group
+commit); only then may the server send their replies.
+
+Sub-databases are opened when an object is first touched, never at start-up.
+LMDB's per-transaction cost grows with ``max_dbs``, so the environment is
+opened with room for the objects it holds plus headroom, and reopened with
+twice the room between cycles when the headroom runs low.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lmdb
+import msgpack
+
+from daemon import _keyspace
+from daemon.errors import DataDirLocked, Unavailable
+from daemon.objects import ChangeEvent, ChangeSet, Limits, ObjectRef, ObjectStorage
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+LOCK_FILE = "lodestone.lock"
+_SYSTEM_DBS = (b"_meta", b"_objects", b"_idem", b"_idem_exp")
+_MIN_MAX_DBS = 1024
+_OBJECT_DB_PREFIX = b"o/"
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """How the LMDB environment is opened; read once from the configuration."""
+
+    map_size: int = 1 << 30
+    max_map_size: int = 1 << 40
+    idempotency_window_ms: int = 3_600_000
+    limits: Limits = field(default_factory=Limits)
+
+
+class Store:
+    """Owns the LMDB environment of one data directory.
+
+    Not thread-safe: one thread (the server loop) begins and ends every cycle.
+    """
+
+    def __init__(self, path: Path, options: StoreOptions) -> None:
+        self.path = path
+        self.options = options
+        self._env: lmdb.Environment | None = None
+        self._max_dbs = _MIN_MAX_DBS
+        self._map_size = options.map_size
+        self._handles: dict[str, lmdb._Database] = {}
+        self._system: dict[bytes, lmdb._Database] = {}
+        self._lock_fd: int | None = None
+        self.commit_seq = 0
+
+    # lifecycle -----------------------------------------------------------
+    def open(self) -> None:
+        """Open (creating if needed) the environment and its system databases.
+
+        Takes an exclusive lock on the directory first: raises ``DataDirLocked``
+        if another process holds it. Raises ``Unavailable`` if the data was
+        written by a newer storage format.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        self._open_env(self._max_dbs)
+        with self.env.begin(write=True) as txn:
+            meta = self._system[b"_meta"]
+            raw = txn.get(b"format", db=meta)
+            if raw is None:
+                txn.put(b"format", msgpack.packb({"v": FORMAT_VERSION}), db=meta)
+            else:
+                version = msgpack.unpackb(raw)["v"]
+                if version > FORMAT_VERSION:
+                    raise Unavailable(
+                        f"the data directory {self.path} has storage format {version}, newer "
+                        f"than this Lodestone's {FORMAT_VERSION}; upgrade Lodestone"
+                    )
+            seq = txn.get(b"commit_seq", db=meta)
+            self.commit_seq = int.from_bytes(seq, "big") if seq else 0
+            stored = txn.stat(self._system[b"_objects"])["entries"]
+        self.ensure_capacity(stored)
+
+    def close(self) -> None:
+        """Close the environment and release the directory lock."""
+        self._close_env()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _lock(self) -> None:
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise DataDirLocked(
+                f"the data directory {self.path} is in use by another Lodestone process; "
+                "stop it first, or use another --data-dir"
+            ) from exc
+        self._lock_fd = fd
+
+    def _close_env(self) -> None:
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+            self._handles.clear()
+            self._system.clear()
+
+    @property
+    def env(self) -> lmdb.Environment:
+        if self._env is None:
+            raise Unavailable("storage is closed")
+        return self._env
+
+    def _open_env(self, max_dbs: int) -> None:
+        self._close_env()
+        self._env = lmdb.open(
+            str(self.path / "lmdb"),
+            map_size=self._map_size,
+            max_dbs=max_dbs,
+            subdir=True,
+            sync=True,
+            metasync=True,
+            readahead=False,
+            meminit=False,
+        )
+        self._max_dbs = max_dbs
+        with self._env.begin(write=True) as txn:
+            for name in _SYSTEM_DBS:
+                self._system[name] = self._env.open_db(name, txn=txn, create=True)
+
+    def ensure_capacity(self, headroom: int) -> None:
+        """Make room for ``headroom`` more object handles; call between cycles.
+
+        Reopens the environment with a larger ``max_dbs`` when needed, which
+        drops the handle cache (handles reopen on their next touch).
+        """
+        needed = len(self._handles) + len(_SYSTEM_DBS) + headroom
+        if needed <= self._max_dbs:
+            return
+        with self.env.begin() as txn:
+            stored = txn.stat(self._system[b"_objects"])["entries"]
+        target = self._max_dbs
+        while target < max(needed, stored + headroom + len(_SYSTEM_DBS)) * 2:
+            target *= 2
+        log.info("reopening storage with room for %d object databases", target)
+        self._open_env(target)
+
+    def grow_map(self) -> None:
+        """Double the map size after ``MapFullError``; raise ``Unavailable`` at the cap."""
+        if self._map_size >= self.options.max_map_size:
+            raise Unavailable(
+                f"the data map is full at {self._map_size >> 20} MiB (max_map_size_mb); "
+                "raise max_map_size_mb or free disk space"
+            )
+        self._map_size = min(self._map_size * 2, self.options.max_map_size)
+        self.env.set_mapsize(self._map_size)
+        log.info("grew the data map to %d MiB", self._map_size >> 20)
+
+    # cycles --------------------------------------------------------------
+    def begin(self) -> Cycle:
+        """Begin a cycle: one write transaction for the turns that run in it."""
+        return Cycle(self, self.env.begin(write=True))
+
+    def stats(self) -> dict[str, int]:
+        """Counts for health and metrics: objects stored, handles open, map use."""
+        info = self.env.info()
+        with self.env.begin() as txn:
+            objects = txn.stat(self._system[b"_objects"])["entries"]
+        return {
+            "objects_stored": objects,
+            "object_handles": len(self._handles),
+            "max_dbs": self._max_dbs,
+            "map_size": info["map_size"],
+            "map_used": (info["last_pgno"] + 1) * self.env.stat()["psize"],
+            "commit_seq": self.commit_seq,
+        }
+
+
+class Cycle:
+    """One LMDB write transaction shared by every turn of a server cycle."""
+
+    def __init__(self, store: Store, txn: lmdb.Transaction) -> None:
+        self.store = store
+        self.txn = txn
+        self.events: list[ChangeEvent] = []
+        self._opened: list[str] = []
+        self._system = store._system
+
+    def storage(self, ref: ObjectRef) -> ObjectStorage:
+        """A turn's view of ``ref``'s storage; its writes wait in a change set."""
+        return ObjectStorage(self, ref)
+
+    def db(self, ref: ObjectRef, create: bool) -> lmdb._Database | None:
+        """The sub-database of ``ref``; ``None`` if it does not exist and not ``create``."""
+        handles = self.store._handles
+        db = handles.get(ref.id)
+        if db is not None:
+            return db
+        name = _OBJECT_DB_PREFIX + ref.id.encode()
+        env = self.store.env
+        try:
+            db = env.open_db(name, txn=self.txn, create=False)
+        except lmdb.NotFoundError:
+            if not create:
+                return None
+            db = env.open_db(name, txn=self.txn, create=True)
+            self.txn.put(
+                _registry_key(ref.class_name, ref.id),
+                msgpack.packb({"v": 1, "name": ref.name}),
+                db=self._system[b"_objects"],
+            )
+        handles[ref.id] = db
+        self._opened.append(ref.id)
+        return db
+
+    def apply(self, changes: ChangeSet) -> None:
+        """Write a finished turn's change set into the cycle's transaction."""
+        if not changes.cleared and not changes.entries:
+            return
+        db = self.db(changes.ref, create=True)
+        assert db is not None
+        txn = self.txn
+        if changes.cleared:
+            txn.drop(db, delete=False)
+        for key, change in changes.entries.items():
+            stored_key = _keyspace.storage_key(key)
+            if change.packed is None:
+                txn.delete(stored_key, db=db)
+            else:
+                txn.put(stored_key, _keyspace.pack_record(key, change.packed), db=db)
+        self.events.append(changes.event())
+
+    # idempotency -----------------------------------------------------------
+    def idem_lookup(self, ref: ObjectRef, idem: str, now_ms: int) -> tuple[bool, Any]:
+        """The stored result of an earlier request with this key, if still retained."""
+        raw = self.txn.get(_idem_key(ref, idem), db=self._system[b"_idem"])
+        if raw is None:
+            return False, None
+        expires, result = msgpack.unpackb(raw, raw=False)
+        return (True, result) if expires >= now_ms else (False, None)
+
+    def idem_record(self, ref: ObjectRef, idem: str, result: Any, now_ms: int) -> None:
+        """Remember ``result`` for ``idem`` for the retention window, in this cycle."""
+        expires = now_ms + self.store.options.idempotency_window_ms
+        key = _idem_key(ref, idem)
+        self.txn.put(key, msgpack.packb([expires, result]), db=self._system[b"_idem"])
+        self.txn.put(expires.to_bytes(8, "big") + key, b"", db=self._system[b"_idem_exp"])
+
+    def idem_sweep(self, now_ms: int, budget: int) -> int:
+        """Forget up to ``budget`` idempotency records that expired; return how many."""
+        index = self._system[b"_idem_exp"]
+        removed = 0
+        cursor = self.txn.cursor(index)
+        if not cursor.first():
+            return 0
+        while removed < budget:
+            entry = cursor.key()
+            if int.from_bytes(entry[:8], "big") >= now_ms:
+                break
+            self.txn.delete(entry[8:], db=self._system[b"_idem"])
+            removed += 1
+            if not cursor.delete():
+                break
+        return removed
+
+    # end of cycle ----------------------------------------------------------
+    def commit(self) -> list[ChangeEvent]:
+        """Commit and fsync every applied turn; return their change events in order."""
+        if self.events:
+            self.store.commit_seq += 1
+            self.txn.put(
+                b"commit_seq",
+                self.store.commit_seq.to_bytes(8, "big"),
+                db=self._system[b"_meta"],
+            )
+        try:
+            self.txn.commit()
+        except BaseException:
+            if self.events:
+                self.store.commit_seq -= 1
+            self._forget_opened()
+            raise
+        for event in self.events:
+            event.commit_seq = self.store.commit_seq
+        return self.events
+
+    def abort(self) -> None:
+        """Abandon the cycle: nothing of it is written; handles it opened are dropped."""
+        self.txn.abort()
+        self._forget_opened()
+
+    def _forget_opened(self) -> None:
+        for object_id in self._opened:
+            self.store._handles.pop(object_id, None)
+        self._opened.clear()
+
+
+def _registry_key(class_name: str, object_id: str) -> bytes:
+    return class_name.encode() + b"\x00" + bytes.fromhex(object_id)
+
+
+def _idem_key(ref: ObjectRef, idem: str) -> bytes:
+    return bytes.fromhex(ref.id) + idem.encode()
+
+
+def list_objects(
+    txn: lmdb.Transaction, store: Store, class_name: str, after: str | None, limit: int
+) -> list[tuple[str, str | None]]:
+    """``(id, name)`` of stored objects of ``class_name`` in id order, after ``after``."""
+    prefix = class_name.encode() + b"\x00"
+    cursor = txn.cursor(store._system[b"_objects"])
+    start = prefix + bytes.fromhex(after) if after else prefix
+    found: list[tuple[str, str | None]] = []
+    if not cursor.set_range(start):
+        return found
+    for key, raw in cursor.iternext():
+        key = bytes(key)
+        if not key.startswith(prefix) or len(found) >= limit:
+            break
+        if key == start:
+            continue
+        found.append((key[len(prefix) :].hex(), msgpack.unpackb(raw, raw=False)["name"]))
+    return found
+
+
+def now_ms() -> int:
+    """Wall-clock time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000

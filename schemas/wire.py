@@ -1,0 +1,84 @@
+"""Wire protocol v1: the envelope every request and reply carries.
+
+The normative description is ``docs/protocol.md``; this module is its code
+form, shared by the daemon and the Python clients. Language-neutral vectors
+that pin the bytes live in ``schemas/vectors/``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import msgpack
+
+PROTOCOL_VERSION = 1
+SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes; their meaning never changes within a protocol version."""
+
+    BAD_REQUEST = "BAD_REQUEST"
+    UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
+    UNKNOWN_OP = "UNKNOWN_OP"
+    INVALID_ID = "INVALID_ID"
+    NOT_FOUND = "NOT_FOUND"
+    TOO_LARGE = "TOO_LARGE"
+    CONFLICT = "CONFLICT"
+    UNAVAILABLE = "UNAVAILABLE"
+    TIMEOUT = "TIMEOUT"
+    INTERNAL = "INTERNAL"
+
+
+ERROR_CODES: frozenset[str] = frozenset(code.value for code in ErrorCode)
+
+# Ops that change state. Clients attach an idempotency key to these so a retry
+# after a timeout is applied at most once.
+WRITE_OPS: frozenset[str] = frozenset(
+    {"storage.put", "storage.delete", "storage.delete_all", "storage.transaction"}
+)
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """Encode one envelope as msgpack (str as raw/str type, bytes as bin type)."""
+    return msgpack.packb(message, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def decode(body: bytes) -> Any:
+    """Decode one msgpack body. Raises ``ValueError`` (or a subclass) on bad bytes."""
+    return msgpack.unpackb(body, raw=False, strict_map_key=True)
+
+
+def request(
+    request_id: int | str,
+    op: str,
+    target: dict[str, str] | None = None,
+    args: dict[str, Any] | None = None,
+    idem: str | None = None,
+) -> dict[str, Any]:
+    """Build a request envelope; ``target`` and ``idem`` are left out when absent."""
+    message: dict[str, Any] = {"v": PROTOCOL_VERSION, "id": request_id, "op": op}
+    if target is not None:
+        message["target"] = target
+    message["args"] = args if args is not None else {}
+    if idem is not None:
+        message["idem"] = idem
+    return message
+
+
+def ok_reply(request_id: int | str | None, result: Any) -> dict[str, Any]:
+    """Build a success reply."""
+    return {"v": PROTOCOL_VERSION, "id": request_id, "ok": True, "result": result}
+
+
+def error_reply(
+    request_id: int | str | None, code: str, message: str, retryable: bool = False
+) -> dict[str, Any]:
+    """Build an error reply with a stable code and a readable message."""
+    return {
+        "v": PROTOCOL_VERSION,
+        "id": request_id,
+        "ok": False,
+        "error": {"code": code, "message": message, "retryable": retryable},
+    }

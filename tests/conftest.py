@@ -1,0 +1,115 @@
+"""Shared fixtures: real LMDB in a temp dir, a real daemon process on ephemeral ports."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.envelope import Request
+from daemon.ids import IdFactory
+from daemon.runtime import Runtime
+from daemon.storage import Store, StoreOptions
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = bytes(range(32))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(tmp_path / "data", StoreOptions(map_size=1 << 24))
+    opened.open()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def runtime(store: Store) -> Runtime:
+    return Runtime(store, IdFactory(SECRET), "test")
+
+
+def call(runtime: Runtime, op: str, args: dict[str, Any] | None = None, target: Any = None,
+         idem: str | None = None) -> dict[str, Any]:
+    """Run one request as its own cycle and return the reply map."""
+    result = runtime.run_cycle([Request(1, op, target, args or {}, idem)])
+    return result.replies[0]
+
+
+def ok(reply: dict[str, Any]) -> Any:
+    assert reply["ok"], reply
+    return reply["result"]
+
+
+def error_code(reply: dict[str, Any]) -> str:
+    assert not reply["ok"], reply
+    code: str = reply["error"]["code"]
+    return code
+
+
+@dataclass
+class DaemonProcess:
+    """A real ``lodestone serve`` subprocess; ports are chosen by the OS unless given."""
+
+    data_dir: Path
+    rpc: str = "tcp://127.0.0.1:*"
+    pub: str = "tcp://127.0.0.1:*"
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> DaemonProcess:
+        command = [sys.executable, "-m", "daemon", "serve", "--data-dir", str(self.data_dir),
+                   "--rpc", self.rpc, "--pub", self.pub, *self.extra_args]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("STATE_DIRECTORY", None)
+        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, env=env)
+        line = self._read_line(timeout)
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        self.rpc, self.pub = fields["rpc"], fields["pub"]
+        return self
+
+    def _read_line(self, timeout: float) -> str:
+        assert self.process is not None and self.process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                self.process.kill()
+                raise TimeoutError("the daemon did not report ready")
+        line = self.process.stdout.readline().decode()
+        if "serving" not in line:
+            self.process.wait(5)
+            raise RuntimeError(f"the daemon did not start (exit {self.process.returncode}): {line!r}")
+        return line
+
+    def signal(self, signum: int) -> int:
+        """Send ``signum`` and wait for the exit; return the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signum)
+        code = self.process.wait(30)
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+
+    def stop(self) -> int:
+        return self.signal(signal.SIGTERM) if self.process is not None else 0
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "secret").write_bytes(SECRET)
+    proc = DaemonProcess(data_dir).start()
+    yield proc
+    if proc.process is not None:
+        proc.process.kill()
+        proc.process.wait(10)

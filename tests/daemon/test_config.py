@@ -1,0 +1,52 @@
+"""Configuration: sources in order, and a sentence for every mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon.cli import EXIT_CONFIG, main
+from daemon.config import Config, load_config
+from daemon.errors import ConfigError
+
+
+def test_defaults_are_loopback_and_a_local_data_dir() -> None:
+    config = load_config(None, {}, {})
+    assert config == Config()
+    assert config.rpc.startswith("tcp://127.0.0.1:") and config.pub.startswith("tcp://127.0.0.1:")
+
+
+def test_state_directory_then_file_then_flags(tmp_path: Path) -> None:
+    path = tmp_path / "lodestone.toml"
+    path.write_text('rpc = "ipc://x.sock"\nlog_level = "DEBUG"\n[classes]\ndeclared = ["Agent"]\n')
+    config = load_config(path, {"pub": "tcp://127.0.0.1:7000", "rpc": None}, {"STATE_DIRECTORY": "/srv/ls"})
+    assert config.data_dir == Path("/srv/ls") and config.rpc == "ipc://x.sock"
+    assert config.pub == "tcp://127.0.0.1:7000" and config.log_level == "debug"
+    assert config.declared_classes == ("Agent",)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("rpcc = 'tcp://127.0.0.1:1'", "unknown key 'rpcc'"),
+        ("max_frame_bytes = 'big'", "must be an integer"),
+        ("max_frame_bytes = 0", "at least 1"),
+        ("rpc = 'http://x'", "must start with tcp://"),
+        ("rpc = 'tcp://127.0.0.1:1'\npub = 'tcp://127.0.0.1:1'", "different endpoints"),
+        ("this is not toml", "not valid TOML"),
+        ("[classes]\ndeclared = 'Agent'", "list of class names"),
+    ],
+)
+def test_bad_config_is_refused_with_a_sentence(tmp_path: Path, text: str, words: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=words):
+        load_config(path, {}, {})
+
+
+def test_serve_with_a_bad_config_exits_78(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("nonsense = 1\n")
+    assert main(["serve", "--config", str(path)]) == EXIT_CONFIG
+    assert "configuration error" in capsys.readouterr().err
