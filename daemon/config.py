@@ -13,7 +13,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from daemon.errors import ConfigError
+from daemon.errors import BadRequest, ConfigError
+from daemon.ids import check_class_name
 
 DEFAULT_RPC = "tcp://127.0.0.1:5555"
 DEFAULT_PUB = "tcp://127.0.0.1:5556"
@@ -121,13 +122,18 @@ def _build(values: dict[str, Any], source: str) -> Config:
             names = values[key]
             if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
                 raise ConfigError(f"{source}: classes.declared must be a list of class names")
+            for name in names:
+                try:
+                    check_class_name(name)
+                except BadRequest as exc:
+                    raise ConfigError(f"{source}: classes.declared: {exc}") from exc
             checked[key] = tuple(names)
         elif key == "allow_undeclared_classes":
             checked[key] = need(key, bool)
         else:
             checked[key] = need(key, int, minimum=1)
     config = Config(**checked)
-    if config.rpc == config.pub:
+    if config.rpc == config.pub and not config.rpc.endswith(":*"):
         raise ConfigError(f"{source}: rpc and pub must be different endpoints, both are {config.rpc}")
     if config.map_size_mb > config.max_map_size_mb:
         raise ConfigError(f"{source}: map_size_mb is larger than max_map_size_mb")

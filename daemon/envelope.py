@@ -38,7 +38,8 @@ def parse(body: bytes, max_frame_bytes: int) -> Request | dict[str, Any]:
     try:
         message = decode(body)
     except Exception as exc:  # msgpack raises several unrelated types on bad bytes
-        return error_reply(None, ErrorCode.BAD_REQUEST, f"request is not valid msgpack: {exc}")
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return error_reply(None, ErrorCode.BAD_REQUEST, f"request is not valid msgpack ({detail})")
     if not isinstance(message, dict):
         return error_reply(
             None, ErrorCode.BAD_REQUEST, f"request must be a msgpack map, got {type(message).__name__}"

@@ -36,6 +36,7 @@ def test_state_directory_then_file_then_flags(tmp_path: Path) -> None:
         ("rpc = 'tcp://127.0.0.1:1'\npub = 'tcp://127.0.0.1:1'", "different endpoints"),
         ("this is not toml", "not valid TOML"),
         ("[classes]\ndeclared = 'Agent'", "list of class names"),
+        ("[classes]\ndeclared = ['Agent', 'no.dots']", "not a valid class name"),
     ],
 )
 def test_bad_config_is_refused_with_a_sentence(tmp_path: Path, text: str, words: str) -> None:

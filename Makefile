@@ -1,0 +1,38 @@
+# Lodestone's two commands: `make run` starts the daemon, `make check` runs every check.
+# Both create the virtualenv in .venv and install what they need first.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run check setup setup-dev lint typecheck test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+setup-dev: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+run: setup
+	$(BIN)/lodestone serve $(ARGS)
+
+lint: setup-dev
+	$(BIN)/ruff check .
+
+typecheck: setup-dev
+	$(BIN)/mypy
+
+test: setup-dev
+	$(BIN)/pytest
+
+check: lint typecheck test
+
+bench: setup-dev
+	$(BIN)/python bench/core.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
