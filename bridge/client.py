@@ -131,6 +131,11 @@ class Client:
         result: dict[str, Any] = self.call("stats")
         return result
 
+    def health(self) -> dict[str, Any]:
+        """The daemon's health: status, storage figures, last commit age (docs/protocol.md)."""
+        result: dict[str, Any] = self.call("health")
+        return result
+
     def object(self, class_name: str, name: str | None = None, *, id: str | None = None) -> ObjectClient:
         """A handle on one object's storage, by name or by id."""
         return ObjectClient(self, target(class_name, name, id))

@@ -1,34 +1,31 @@
 """Composing the daemon: storage, identity, runtime and sockets, in one exit stack.
 
-Start-up opens storage, then binds the sockets, then reports ready; shutdown
-runs in reverse: the server finishes its cycle and closes its sockets, then
-storage closes.
+Start-up opens storage, then binds the sockets, then re-arms alarms, then
+reports ready (to systemd too, through ``$NOTIFY_SOCKET``); shutdown runs in
+reverse: the server finishes its cycle and closes its sockets, then storage
+closes. SIGHUP re-reads the configuration and applies what can change live.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
+import os
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 
-from daemon import __version__
-from daemon.config import Config
+from daemon import __version__, logs
+from daemon.alarms import RetryPolicy
+from daemon.classes import load_classes
+from daemon.config import Config, reloaded
+from daemon.errors import ConfigError
 from daemon.ids import IdFactory, load_or_create_secret
-from daemon.runtime import Runtime
+from daemon.notify import Notifier, Watchdog, watchdog_interval
+from daemon.runtime import Runtime, RuntimeOptions
+from daemon.scheduler import AlarmScheduler
 from daemon.server import Server
 from daemon.storage import Store, StoreOptions
 
 log = logging.getLogger(__name__)
-
-
-def configure_logging(level: str) -> None:
-    """Log lines to stderr, one per event, the way journald and terminals want them."""
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
 
 
 def store_options(config: Config) -> StoreOptions:
@@ -36,33 +33,128 @@ def store_options(config: Config) -> StoreOptions:
     return StoreOptions(
         map_size=config.map_size_mb << 20,
         max_map_size=config.max_map_size_mb << 20,
-        idempotency_window_ms=config.idempotency_window_s * 1000,
     )
 
 
-def run(config: Config) -> int:
-    """Run the daemon until SIGTERM or SIGINT; return the process exit code."""
+def runtime_options(config: Config) -> RuntimeOptions:
+    """The runtime policies a configuration asks for."""
+    return RuntimeOptions(
+        declared_classes=config.declared_classes,
+        allow_undeclared_classes=config.allow_undeclared_classes,
+        idempotency_window_ms=config.idempotency_window_s * 1000,
+        alarm_retry=RetryPolicy(base_ms=config.alarm_retry_base_ms, max_retries=config.alarm_max_retries),
+        alarm_batch=config.cycle_max_requests,
+    )
+
+
+def run(
+    config: Config,
+    reload_config: Callable[[], Config] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Run the daemon until SIGTERM or SIGINT; return the process exit code.
+
+    ``reload_config`` reads the configuration again from its sources; SIGHUP
+    calls it (see :func:`reload`). ``environ`` (default ``os.environ``) is
+    where ``$NOTIFY_SOCKET`` and ``$WATCHDOG_USEC`` are looked up.
+    """
+    environ = os.environ if environ is None else environ
+    classes = load_classes(config.class_modules)
+    notifier = Notifier.from_environ(environ)
     with ExitStack() as stack:
+        stack.callback(notifier.close)
+        notifier.status(f"opening storage in {config.data_dir}")
         store = Store(config.data_dir, store_options(config))
         store.open()
         stack.callback(store.close)
         ids = IdFactory(load_or_create_secret(config.data_dir))
-        runtime = Runtime(
-            store,
-            ids,
-            __version__,
-            declared_classes=config.declared_classes,
-            allow_undeclared_classes=config.allow_undeclared_classes,
-        )
+        runtime = Runtime(store, ids, __version__, runtime_options(config), classes)
         server = Server(config, runtime)
+        notifier.status(f"binding {config.rpc} and {config.pub}")
         rpc, pub = server.bind()
         stack.callback(server.close)
+        notifier.status("re-arming alarms")
+        scheduler = AlarmScheduler(server.wake, runtime.clock, horizon_ms=config.alarm_horizon_s * 1000)
+        server.scheduler = scheduler
+        scheduler.start()
+        stack.callback(scheduler.shutdown)
+        server.arm_alarms()
         server.install_signal_handlers()
-        print(
-            f"lodestone {__version__} serving data={config.data_dir.resolve()} rpc={rpc} pub={pub}",
-            flush=True,
-        )
-        log.info("ready: rpc=%s pub=%s", rpc, pub)
+        endpoints = f"rpc={rpc} pub={pub}"
+        if config.metrics is not None:
+            endpoints += f" metrics={serve_metrics(stack, server, config.metrics)}"
+        print(f"lodestone {__version__} serving data={config.data_dir.resolve()} {endpoints}", flush=True)
+        log.info("ready: %s", endpoints)
+        serving = f"serving {endpoints}"
+        supervise(server, notifier, environ, lambda: reload(server, notifier, reload_config, serving))
+        notifier.ready(serving)
         server.serve()
         log.info("stopped cleanly")
     return 0
+
+
+def serve_metrics(stack: ExitStack, server: Server, address: str) -> str:
+    """Start the Prometheus endpoint on ``address``, fed by ``server``'s loop; return where it listens."""
+    from daemon.metrics import Metrics
+
+    metrics = Metrics(server.runtime)
+    bound = metrics.serve(address)
+    stack.callback(metrics.close)
+    server.on_batch = metrics.observe_batch
+    server.on_cycle = _then(server.on_cycle, metrics.refresh)
+    return bound
+
+
+def supervise(server: Server, notifier: Notifier, environ: Mapping[str, str], on_reload: Callable[[], None]) -> None:
+    """Hook the server loop up to systemd: watchdog pings, STOPPING, and reloads.
+
+    With ``$WATCHDOG_USEC`` set, the loop itself pings each half interval, its
+    poll timeout shortened to fit, so a stuck loop is noticed and restarted.
+    """
+    interval = watchdog_interval(environ)
+    if interval is not None and notifier.enabled:
+        watchdog = Watchdog(notifier, interval)
+        server.poll_ms = min(server.poll_ms, watchdog.poll_ms)
+        server.on_cycle = _then(server.on_cycle, watchdog.tick)
+        log.info("watchdog: pinging systemd every %.3f s", interval)
+    server.on_stopping = notifier.stopping
+    server.on_reload = on_reload
+
+
+def reload(server: Server, notifier: Notifier, reload_config: Callable[[], Config] | None, serving: str) -> None:
+    """Re-read the configuration and apply its live keys; keep serving whatever happens.
+
+    Sends ``RELOADING=1`` first and ``READY=1`` when done. A configuration that
+    no longer loads is logged and ignored: the running one stays.
+    """
+    notifier.reloading()
+    status = serving
+    if reload_config is None:
+        log.info("reload: there is no configuration to read again")
+    else:
+        try:
+            config, later = reloaded(server.config, reload_config())
+        except ConfigError as exc:
+            log.error("reload failed; still running with the previous configuration: %s", exc)
+            status = f"{serving}; the last reload failed: {exc}"
+        else:
+            logs.set_level(config.log_level)
+            server.config = config
+            log.info(
+                "reloaded the configuration: log_level=%s cycle_max_requests=%d",
+                config.log_level, config.cycle_max_requests,
+            )
+            if later:
+                log.warning("changed in the configuration, applied at the next start: %s", ", ".join(later))
+    notifier.ready(status)
+
+
+def _then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callable[[], None]:
+    if first is None:
+        return second
+
+    def both() -> None:
+        first()
+        second()
+
+    return both

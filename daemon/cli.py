@@ -1,8 +1,9 @@
 """The ``lodestone`` command: ``serve``, and operator commands against a running daemon.
 
 Exit codes: 0 success; 1 the daemon answered with an error (or a key was not
-found); 2 bad usage; 3 no reply from the daemon; 75 the data directory is in
-use; 78 the configuration is invalid.
+found, or an operation was refused); 2 bad usage; 3 no reply from the daemon;
+65 ``verify`` found bad records; 75 the data directory is in use; 78 the
+configuration is invalid.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from daemon.errors import ConfigError, DataDirLocked
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NO_REPLY = 3
+EXIT_BAD_DATA = 65
 EXIT_LOCKED = 75
 EXIT_CONFIG = 78
 
@@ -30,8 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lodestone",
         description="Lodestone: durable state for game AI agents, on LMDB and ZeroMQ.",
-        epilog="Exit codes: 0 ok, 1 error reply or not found, 2 usage, 3 no reply, "
-        "75 data directory in use, 78 bad configuration.",
+        epilog="Exit codes: 0 ok, 1 error reply, not found or refused, 2 usage, 3 no reply, "
+        "65 bad records found, 75 data directory in use, 78 bad configuration.",
     )
     parser.add_argument("--version", action="version", version=f"lodestone {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -55,6 +57,28 @@ def _parser() -> argparse.ArgumentParser:
 
     client_command("ping", "check that the daemon answers; print its versions")
     client_command("stats", "print the daemon's counters and storage figures")
+    client_command("health", "print the daemon's health; exit 1 unless it is ok")
+    tail = commands.add_parser("tail", help="print the change stream, one JSON line per event",
+                               description="print the change stream, one JSON line per event, until interrupted")
+    tail.add_argument("prefix", metavar="TOPIC-PREFIX", nargs="?", default="change.",
+                      help="only topics starting with this (default change.; change.Agent. for one class)")
+    tail.add_argument("--pub", default=DEFAULT_PUB, help=f"daemon PUB endpoint (default {DEFAULT_PUB})")
+    tail.add_argument("--count", type=int, help="exit after this many events")
+
+    def data_command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("--config", type=Path, help="TOML configuration file to take data_dir from")
+        sub.add_argument(
+            "--data-dir", help=f"data directory (default: from --config, $STATE_DIRECTORY or ./{DEFAULT_DATA_DIR})"
+        )
+        return sub
+
+    backup = data_command("backup", "copy the data directory (live or not) to DEST: consistent and compacted")
+    backup.add_argument("dest", metavar="DEST", type=Path, help="a new directory for the backup")
+    restore = data_command("restore", "put the backup SRC into the data directory; refused while a daemon runs")
+    restore.add_argument("source", metavar="SRC", type=Path, help="a directory made by lodestone backup")
+    restore.add_argument("--force", action="store_true", help="replace the data the directory already holds")
+    data_command("verify", "check that every stored record decodes; print each one that does not")
     get = client_command("get", "print the value of KEY in an object (JSON)")
     get.add_argument("class_name", metavar="CLASS")
     get.add_argument("name", metavar="NAME")
@@ -95,26 +119,71 @@ def _json_default(value: Any) -> Any:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from daemon import app
+    from daemon import app, logs
 
+    overrides = {"data_dir": args.data_dir, "rpc": args.rpc, "pub": args.pub, "log_level": args.log_level}
     try:
-        config = load_config(
-            args.config,
-            {"data_dir": args.data_dir, "rpc": args.rpc, "pub": args.pub, "log_level": args.log_level},
-            os.environ,
-        )
+        config = load_config(args.config, overrides, os.environ)
     except ConfigError as exc:
         print(f"lodestone: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    app.configure_logging(config.log_level)
+    logs.configure_logging(config.log_level, os.environ)
     try:
-        return app.run(config)
+        return app.run(config, lambda: load_config(args.config, overrides, os.environ))
+    except ConfigError as exc:
+        print(f"lodestone: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except DataDirLocked as exc:
         print(f"lodestone: {exc}", file=sys.stderr)
         return EXIT_LOCKED
     except OSError as exc:
         print(f"lodestone: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _operate(args: argparse.Namespace) -> int:
+    from daemon.backup import backup, restore
+    from daemon.errors import LodestoneError
+    from daemon.progress import Progress
+    from daemon.verify import verify
+
+    try:
+        data_dir = load_config(args.config, {"data_dir": args.data_dir}, os.environ).data_dir
+    except ConfigError as exc:
+        print(f"lodestone: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    progress = Progress(sys.stderr)
+    try:
+        if args.command == "backup":
+            _print_json(vars(backup(data_dir, args.dest, progress)))
+        elif args.command == "restore":
+            _print_json(vars(restore(args.source, data_dir, progress, force=args.force)))
+        else:
+            report = verify(data_dir, progress, on_problem=print)
+            return 0 if report.ok else EXIT_BAD_DATA
+    except DataDirLocked as exc:
+        print(f"lodestone: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except (LodestoneError, OSError) as exc:
+        print(f"lodestone: {args.command}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from bridge import Subscriber
+
+    printed = 0
+    with Subscriber(args.pub, topics=(args.prefix,)) as subscriber:
+        try:
+            while args.count is None or printed < args.count:
+                event = subscriber.recv()
+                _print_json({"topic": event.topic, **event.body})
+                sys.stdout.flush()
+                printed += 1
+        except KeyboardInterrupt:
+            pass
+    return 0
 
 
 def _client(args: argparse.Namespace) -> int:
@@ -138,6 +207,10 @@ def _run_client_command(client: Any, args: argparse.Namespace) -> int:
     if args.command == "stats":
         _print_json(client.stats())
         return 0
+    if args.command == "health":
+        report = client.health()
+        _print_json(report)
+        return 0 if report.get("status") == "ok" else EXIT_ERROR
     if args.command == "ls":
         for entry in client.objects(args.class_name, limit=args.limit):
             _print_json(entry)
@@ -180,4 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command in ("backup", "restore", "verify"):
+        return _operate(args)
+    if args.command == "tail":
+        return _tail(args)
     return _client(args)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,22 @@ class Config:
     max_map_size_mb: int = 1024 * 1024
     idempotency_window_s: int = 3600
     cycle_max_requests: int = 1024
+    alarm_retry_base_ms: int = 2000
+    alarm_max_retries: int = 6
+    alarm_horizon_s: int = 60
     declared_classes: tuple[str, ...] = ()
     allow_undeclared_classes: bool = True
+    class_modules: tuple[str, ...] = ()
+    metrics: str | None = None
 
 
-_TOP_LEVEL = {f.name for f in fields(Config)} - {"declared_classes", "allow_undeclared_classes"}
-_CLASSES_TABLE = {"declared", "allow_undeclared"}
+# What a reload (SIGHUP) applies to the running daemon; other keys wait for a restart.
+LIVE_KEYS = ("log_level", "cycle_max_requests")
+
+_CLASSES_KEYS = {"declared": "declared_classes", "allow_undeclared": "allow_undeclared_classes",
+                 "modules": "class_modules"}
+_TOP_LEVEL = {f.name for f in fields(Config)} - set(_CLASSES_KEYS.values())
+_CLASSES_TABLE = set(_CLASSES_KEYS)
 
 
 def load_config(
@@ -78,10 +88,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
                 raise ConfigError(
                     f"{path}: [classes] takes only {sorted(_CLASSES_TABLE)}, got {value!r}"
                 )
-            if "declared" in value:
-                values["declared_classes"] = value["declared"]
-            if "allow_undeclared" in value:
-                values["allow_undeclared_classes"] = value["allow_undeclared"]
+            for table_key, config_key in _CLASSES_KEYS.items():
+                if table_key in value:
+                    values[config_key] = value[table_key]
         elif key in _TOP_LEVEL:
             values[key] = value
         else:
@@ -130,6 +139,20 @@ def _build(values: dict[str, Any], source: str) -> Config:
             checked[key] = tuple(names)
         elif key == "allow_undeclared_classes":
             checked[key] = need(key, bool)
+        elif key == "class_modules":
+            modules = values[key]
+            if not isinstance(modules, list | tuple) or not all(isinstance(m, str) for m in modules):
+                raise ConfigError(f"{source}: classes.modules must be a list of module names")
+            checked[key] = tuple(modules)
+        elif key == "alarm_max_retries":
+            checked[key] = need(key, int, minimum=0)
+        elif key == "metrics":
+            address = need(key, str)
+            try:
+                metrics_address(address)
+            except ValueError as exc:
+                raise ConfigError(f"{source}: metrics: {exc}") from exc
+            checked[key] = address
         else:
             checked[key] = need(key, int, minimum=1)
     config = Config(**checked)
@@ -138,3 +161,26 @@ def _build(values: dict[str, Any], source: str) -> Config:
     if config.map_size_mb > config.max_map_size_mb:
         raise ConfigError(f"{source}: map_size_mb is larger than max_map_size_mb")
     return config
+
+
+def metrics_address(text: str) -> tuple[str, int]:
+    """``(host, port)`` from ``HOST:PORT`` (``[::1]:PORT`` for IPv6); raises ``ValueError``."""
+    host, colon, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT, e.g. \"127.0.0.1:9464\"")
+    return host, int(port)
+
+
+def reloaded(running: Config, loaded: Config) -> tuple[Config, list[str]]:
+    """What a reload does with ``loaded``, the configuration read again from its sources.
+
+    Returns the configuration to run with (``running`` with the :data:`LIVE_KEYS`
+    of ``loaded``) and the names of the other keys whose value changed: those
+    take effect at the next start.
+    """
+    later = [
+        f.name for f in fields(Config)
+        if f.name not in LIVE_KEYS and getattr(running, f.name) != getattr(loaded, f.name)
+    ]
+    return replace(running, **{key: getattr(loaded, key) for key in LIVE_KEYS}), later

@@ -64,6 +64,12 @@ class Conflict(LodestoneError):
     code = ErrorCode.CONFLICT
 
 
+class BadData(LodestoneError):
+    """Stored data cannot be read: damaged, or written by a newer Lodestone."""
+
+    code = ErrorCode.INTERNAL
+
+
 class Unavailable(LodestoneError):
     """The daemon cannot take the request now (shutting down, full); retry later."""
 

@@ -13,6 +13,7 @@ import hmac
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 from daemon.errors import BadRequest, InvalidId, TooLarge
@@ -69,17 +70,23 @@ def load_or_create_secret(data_dir: Path) -> bytes:
 
 
 class IdFactory:
-    """Makes and checks ids for one deployment (one secret)."""
+    """Makes and checks ids for one deployment (one secret).
 
-    def __init__(self, secret: bytes) -> None:
+    ``namespaces`` maps a renamed class to the name its ids are derived from
+    (its first name), so a class migration that renames keeps every id.
+    """
+
+    def __init__(self, secret: bytes, namespaces: Mapping[str, str] | None = None) -> None:
         self._secret = secret
+        self._namespaces = dict(namespaces or {})
         self._class_keys: dict[str, bytes] = {}
 
     def _class_key(self, class_name: str) -> bytes:
         key = self._class_keys.get(class_name)
         if key is None:
             check_class_name(class_name)
-            key = hmac.digest(self._secret, b"lodestone/class/" + class_name.encode(), "sha256")
+            namespace = self._namespaces.get(class_name, class_name)
+            key = hmac.digest(self._secret, b"lodestone/class/" + namespace.encode(), "sha256")
             self._class_keys[class_name] = key
         return key
 

@@ -14,12 +14,13 @@ import builtins
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import msgpack
 
-from daemon import _keyspace
-from daemon.errors import BadRequest, Conflict, TooLarge
+from daemon import _keyspace, alarms
+from daemon.errors import BadData, BadRequest, Conflict, TooLarge
+from schemas.records import RecordError, RecordType
 
 if TYPE_CHECKING:
     import lmdb
@@ -54,13 +55,28 @@ class Change:
     value: Any = None
 
 
+class _Unchanged:
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED: Final = _Unchanged()
+
+
 @dataclass
 class ChangeSet:
-    """A turn's buffered writes to one object, keyed by UTF-8 key bytes."""
+    """A turn's buffered writes to one object, keyed by UTF-8 key bytes.
+
+    ``alarm`` is the alarm the turn set (epoch ms), ``None`` if it cleared it,
+    or :data:`UNCHANGED`. ``alarm_hidden`` is set while an alarm handler runs:
+    the alarm being delivered no longer counts as set.
+    """
 
     ref: ObjectRef
     entries: dict[bytes, Change] = field(default_factory=dict)
     cleared: bool = False
+    alarm: int | _Unchanged | None = UNCHANGED
+    alarm_hidden: bool = False
 
     def event(self) -> ChangeEvent:
         return ChangeEvent(self.ref, self.cleared, list(self.entries.values()))
@@ -126,13 +142,16 @@ class ObjectStorage:
             packed: bytes = msgpack.packb(value, use_bin_type=True)
         except (TypeError, ValueError, OverflowError) as exc:
             raise BadRequest(f"the value for key {key[:60]!r} is not msgpack-encodable: {exc}") from exc
+        self._check_size(key, encoded_key, packed)
+        return packed
+
+    def _check_size(self, key: str, encoded_key: bytes, packed: bytes) -> None:
         size = len(encoded_key) + len(packed)
         if size > self._limits.max_entry_bytes:
             raise TooLarge(
                 f"key {key[:60]!r} with its value is {size} bytes; the limit for key plus "
                 f"encoded value is {self._limits.max_entry_bytes} bytes; nothing was written"
             )
-        return packed
 
     def _batch(self, what: str, count: int) -> None:
         if count > self._limits.max_batch:
@@ -160,6 +179,10 @@ class ObjectStorage:
             return None
         key, packed = _keyspace.unpack_record(stored_key, bytes(record))
         return packed if key == encoded_key else None
+
+    def get_packed(self, key: str) -> bytes | None:
+        """The msgpack bytes stored under ``key``, or ``None``."""
+        return self._read(self._key(key))
 
     def get(self, key: str) -> tuple[bool, Any]:
         """``(True, value)`` if ``key`` is stored, else ``(False, None)``."""
@@ -237,7 +260,31 @@ class ObjectStorage:
             items = items[:limit]
         return [(encoded_key.decode(), unpack_value(packed)) for encoded_key, packed in items]
 
+    def get_record(self, key: str, record_type: RecordType) -> dict[str, Any] | None:
+        """The record under ``key`` at ``record_type``'s current version (migrated if older).
+
+        Raises ``BadData`` if the stored value is not such a record, or is newer
+        than this code knows.
+        """
+        packed = self._read(self._key(key))
+        if packed is None:
+            return None
+        try:
+            return record_type.decode(packed)
+        except RecordError as exc:
+            raise BadData(f"{self.ref.class_name} {self.ref.name or self.ref.id}, key {key!r}: {exc}") from exc
+
     # writes ----------------------------------------------------------------
+    def put_record(self, key: str, record_type: RecordType, value: Mapping[str, Any]) -> None:
+        """Store ``value`` under ``key`` as a ``record_type`` record of the current version."""
+        try:
+            encoded_record = record_type.encode(value)
+        except RecordError as exc:
+            raise BadRequest(f"{record_type.name} for key {key!r}: {exc}") from exc
+        encoded = self._key(key)
+        self._check_size(key, encoded, encoded_record)
+        self.changes.entries[encoded] = Change(key, encoded_record, unpack_value(encoded_record))
+
     def put(self, key: str, value: Any) -> None:
         """Store ``value`` under ``key`` when the turn commits."""
         encoded = self._key(key)
@@ -274,9 +321,29 @@ class ObjectStorage:
         return existed
 
     def delete_all(self) -> None:
-        """Delete every key of the object."""
+        """Delete every key of the object, and its alarm."""
         self.changes.entries.clear()
         self.changes.cleared = True
+        self.changes.alarm = None
+
+    # the alarm -------------------------------------------------------------
+    def get_alarm(self) -> int | None:
+        """The object's alarm time (epoch ms), or ``None``; sees this turn's changes."""
+        alarm = self.changes.alarm
+        if not isinstance(alarm, _Unchanged):
+            return alarm
+        if self.changes.alarm_hidden:
+            return None
+        record = self._cycle.alarm_of(self.ref)
+        return None if record is None else record.at_ms
+
+    def set_alarm(self, at_ms: int) -> None:
+        """Set the object's one alarm to ``at_ms`` (epoch ms), replacing any other."""
+        self.changes.alarm = alarms.check_time(at_ms)
+
+    def delete_alarm(self) -> None:
+        """Clear the object's alarm (inside an alarm handler: also stop its retries)."""
+        self.changes.alarm = None
 
     def transaction(self, checks: builtins.list[Any], ops: builtins.list[Any]) -> None:
         """Apply ``ops`` if every check holds, all or nothing.

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from daemon.errors import BadRequest
+from daemon.health import health
 from daemon.ids import check_class_name
 from daemon.objects import ObjectStorage
 
@@ -60,6 +61,17 @@ def _storage(storage: ObjectStorage | None) -> ObjectStorage:
 
 
 # ops without a target ------------------------------------------------------
+def alarms_list(runtime: Runtime, _: ObjectStorage | None, args: dict[str, Any]) -> Any:
+    due_by = args.get("due_by_ms")
+    if due_by is not None and (isinstance(due_by, bool) or not isinstance(due_by, int)):
+        raise BadRequest(f"alarms.list due_by_ms must be epoch milliseconds, got {due_by!r}")
+    limit = args.get("limit", 1000)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= 10_000:
+        raise BadRequest(f"alarms.list limit must be 1 to 10000, got {limit!r}")
+    return {"alarms": runtime.list_alarms(due_by, limit)}
+
+
+
 def ping(runtime: Runtime, _: ObjectStorage | None, args: dict[str, Any]) -> Any:
     return {"protocol": list(runtime.protocols), "version": runtime.version}
 
@@ -149,6 +161,20 @@ def storage_transaction(_: Runtime, storage: ObjectStorage | None, args: dict[st
     return {}
 
 
+def alarm_set(_: Runtime, storage: ObjectStorage | None, args: dict[str, Any]) -> Any:
+    _storage(storage).set_alarm(_need("alarm.set", args, "at_ms"))
+    return {}
+
+
+def alarm_get(_: Runtime, storage: ObjectStorage | None, args: dict[str, Any]) -> Any:
+    return {"at_ms": _storage(storage).get_alarm()}
+
+
+def alarm_delete(_: Runtime, storage: ObjectStorage | None, args: dict[str, Any]) -> Any:
+    _storage(storage).delete_alarm()
+    return {}
+
+
 def _op(run: OpFunction, takes_target: bool, writes: bool, *args: str) -> Op:
     return Op(run, takes_target, writes, frozenset(args))
 
@@ -156,6 +182,7 @@ def _op(run: OpFunction, takes_target: bool, writes: bool, *args: str) -> Op:
 OPS: dict[str, Op] = {
     "ping": _op(ping, False, False),
     "stats": _op(stats, False, False),
+    "health": _op(health, False, False),
     "id.from_name": _op(id_from_name, False, False, "class", "name"),
     "id.new_unique": _op(id_new_unique, False, False, "class"),
     "id.from_string": _op(id_from_string, False, False, "class", "id"),
@@ -168,6 +195,10 @@ OPS: dict[str, Op] = {
     ),
     "storage.delete_all": _op(storage_delete_all, True, True),
     "storage.transaction": _op(storage_transaction, True, True, "checks", "ops"),
+    "alarm.set": _op(alarm_set, True, True, "at_ms"),
+    "alarm.get": _op(alarm_get, True, False),
+    "alarm.delete": _op(alarm_delete, True, True),
+    "alarms.list": _op(alarms_list, False, False, "due_by_ms", "limit"),
 }
 
 

@@ -1,26 +1,33 @@
-"""The runtime: runs a batch of requests as one cycle of turns, then commits once.
+"""The runtime: runs batches of requests, and due alarms, as cycles of turns.
 
-It owns the :class:`~daemon.storage.Store` and the :class:`~daemon.ids.IdFactory`
-and knows nothing of ZeroMQ: the server hands it parsed requests and gets back
-one reply per request plus the change events to publish, after the commit.
+It owns the :class:`~daemon.storage.Store`, the :class:`~daemon.ids.IdFactory`
+and the object classes, and knows nothing of ZeroMQ: the server hands it
+parsed requests (or asks it to fire due alarms) and gets back the replies,
+the change events and the notices to publish, after the cycle's commit.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import lmdb
 
+from daemon import alarms, idempotency
+from daemon.classes import AlarmInfo, ObjectClass, Turn
 from daemon.envelope import Request
 from daemon.errors import BadRequest, NotFound, Unavailable, UnknownOp, to_wire
 from daemon.ids import IdFactory, check_class_name
-from daemon.objects import ChangeEvent, ObjectRef
+from daemon.objects import UNCHANGED, ChangeEvent, ObjectRef
 from daemon.ops import OPS, check_args
-from daemon.storage import Cycle, Store, list_objects, now_ms
-from schemas.wire import SUPPORTED_VERSIONS, ErrorCode, ok_reply
+from daemon.storage import Cycle, Store, list_objects
+from daemon.telemetry import encode_alarm
+from schemas.wire import SUPPORTED_VERSIONS, ok_reply
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +35,34 @@ _NAME_CACHE_LIMIT = 100_000
 _IDEM_SWEEP_EVERY_MS = 1_000
 _IDEM_SWEEP_BUDGET = 1_000
 _CYCLE_ATTEMPTS = 8
+T = TypeVar("T")
+
+
+def wall_clock_ms() -> int:
+    """Wall-clock time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
 
 
 @dataclass
 class CycleResult:
-    """One reply per request, in order, and the committed changes to publish."""
+    """What a committed cycle produced, in order: replies, change events, notices."""
 
-    replies: list[dict[str, Any]]
+    replies: list[dict[str, Any]] = field(default_factory=list)
     events: list[ChangeEvent] = field(default_factory=list)
-    wrote: bool = False
+    notices: list[tuple[bytes, bytes]] = field(default_factory=list)
+    alarm_times: list[int] = field(default_factory=list)
+    more_due: bool = False
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """The runtime's policies, read once from the configuration."""
+
+    declared_classes: tuple[str, ...] = ()
+    allow_undeclared_classes: bool = True
+    idempotency_window_ms: int = 3_600_000
+    alarm_retry: alarms.RetryPolicy = field(default_factory=alarms.RetryPolicy)
+    alarm_batch: int = 1024
 
 
 class Runtime:
@@ -47,19 +73,25 @@ class Runtime:
         store: Store,
         ids: IdFactory,
         version: str,
-        declared_classes: tuple[str, ...] = (),
-        allow_undeclared_classes: bool = True,
+        options: RuntimeOptions | None = None,
+        classes: Mapping[str, type[ObjectClass]] | None = None,
+        clock: Callable[[], int] = wall_clock_ms,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.ids = ids
         self.version = version
+        self.options = options or RuntimeOptions()
+        self.classes = dict(classes or {})
+        self.clock = clock
         self.protocols = SUPPORTED_VERSIONS
         self.counters: Counter[str] = Counter()
-        self._declared = frozenset(declared_classes)
-        self._allow_undeclared = allow_undeclared_classes
+        self.last_commit_ms = 0
+        self._declared = frozenset(self.options.declared_classes) | frozenset(self.classes)
+        self.retired: dict[str, str] = {}
+        self._rng = rng or random.Random()
         self._name_ids: dict[tuple[str, str], str] = {}
         self._next_sweep_ms = 0
-        self.last_commit_ms = 0
 
     # targets ---------------------------------------------------------------
     def resolve(self, target: Any) -> ObjectRef:
@@ -67,7 +99,9 @@ class Runtime:
         if not isinstance(target, dict):
             raise BadRequest('this op needs a target: {"class", "name"} or {"class", "id"}')
         class_name = check_class_name(target.get("class"))
-        if not self._allow_undeclared and class_name not in self._declared:
+        if class_name in self.retired:
+            raise NotFound(self.retired[class_name])
+        if not self.options.allow_undeclared_classes and class_name not in self._declared:
             raise NotFound(
                 f"class {class_name!r} is not declared; add it to [classes] declared in the "
                 "config, or set allow_undeclared = true"
@@ -88,45 +122,62 @@ class Runtime:
         return ObjectRef(class_name, object_id, name)
 
     # cycles ----------------------------------------------------------------
-    def run_cycle(self, requests: list[Request]) -> CycleResult:
-        """Run every request as a turn in one write transaction; commit once.
+    def _in_cycle(self, size: int, work: Callable[[Cycle, int, CycleResult], None]) -> CycleResult | Exception:
+        """Run ``work`` in one write transaction and commit it (with fsync).
 
-        Replies come back in request order. No reply is returned before the
-        commit (with fsync) that makes its writes durable. If the map is full,
-        it grows and the whole cycle runs again from the start; if storage
-        fails otherwise, every request gets ``UNAVAILABLE`` and nothing is written.
+        If the map is full it grows and ``work`` runs again from the start, on
+        a fresh result; if storage fails otherwise, the error is returned and
+        nothing is written.
         """
-        self.store.ensure_capacity(len(requests))
+        self.store.ensure_capacity(size)
         for _ in range(_CYCLE_ATTEMPTS):
-            now = now_ms()
+            now = self.clock()
+            result = CycleResult()
             cycle = self.store.begin()
             try:
-                replies = [self._turn(cycle, request, now) for request in requests]
+                work(cycle, now, result)
                 if now >= self._next_sweep_ms:
-                    cycle.idem_sweep(now, _IDEM_SWEEP_BUDGET)
+                    idempotency.sweep(cycle.txn, cycle.system, now, _IDEM_SWEEP_BUDGET)
                     self._next_sweep_ms = now + _IDEM_SWEEP_EVERY_MS
-                events = cycle.commit()
+                result.events = cycle.commit()
             except lmdb.MapFullError:
                 cycle.abort()
                 try:
                     self.store.grow_map()
                 except Unavailable as exc:
-                    return self._fail_all(requests, exc)
+                    return exc
                 continue
             except lmdb.DbsFullError:
                 cycle.abort()
-                self.store.ensure_capacity(len(requests) * 4)
+                self.store.ensure_capacity(size * 4)
                 continue
             except lmdb.Error as exc:
                 log.error("storage failed; the cycle was rolled back: %s", exc)
                 _abort_quietly(cycle)
-                return self._fail_all(requests, Unavailable(f"storage failed: {exc}; nothing was written"))
-            if events:
+                return Unavailable(f"storage failed: {exc}; nothing was written")
+            result.alarm_times = cycle.alarm_times
+            if result.events:
                 self.last_commit_ms = now
             self.counters["cycles"] += 1
-            self.counters["requests"] += len(requests)
-            return CycleResult(replies, events, bool(events))
-        return self._fail_all(requests, Unavailable("storage could not make room for this cycle"))
+            return result
+        return Unavailable("storage could not make room for this cycle")
+
+    def run_cycle(self, requests: list[Request]) -> CycleResult:
+        """Run every request as a turn in one write transaction; commit once.
+
+        Replies come back in request order, only after the commit (with fsync)
+        that makes their writes durable. If storage fails, every request gets
+        ``UNAVAILABLE`` and nothing is written.
+        """
+
+        def work(cycle: Cycle, now: int, result: CycleResult) -> None:
+            result.replies = [self._turn(cycle, request, now) for request in requests]
+
+        outcome = self._in_cycle(len(requests), work)
+        if isinstance(outcome, Exception):
+            return CycleResult(replies=[to_wire(request.id, outcome) for request in requests])
+        self.counters["requests"] += len(requests)
+        return outcome
 
     def _turn(self, cycle: Cycle, request: Request, now: int) -> dict[str, Any]:
         op = OPS.get(request.op)
@@ -139,7 +190,7 @@ class Runtime:
             ref = self.resolve(request.target)
             idem = request.idem if op.writes else None
             if idem is not None:
-                seen, result = cycle.idem_lookup(ref, idem, now)
+                seen, result = idempotency.lookup(cycle.txn, cycle.system, ref.id, idem, now)
                 if seen:
                     self.counters["idempotent_replays"] += 1
                     return ok_reply(request.id, result)
@@ -153,11 +204,107 @@ class Runtime:
             return reply
         cycle.apply(storage.changes)
         if idem is not None:
-            cycle.idem_record(ref, idem, result, now)
+            expires = now + self.options.idempotency_window_ms
+            idempotency.remember(cycle.txn, cycle.system, ref.id, idem, result, expires)
         return ok_reply(request.id, result)
 
-    def _fail_all(self, requests: list[Request], exc: Exception) -> CycleResult:
-        return CycleResult([to_wire(request.id, exc) for request in requests])
+    # alarms ----------------------------------------------------------------
+    def run_alarms(self) -> CycleResult:
+        """Fire the alarms due now (up to ``alarm_batch``) in one cycle; commit once.
+
+        A class with an alarm handler runs it as a turn: on success the alarm is
+        cleared in the same commit as the handler's writes (unless it set a new
+        one); on failure it is retried with backoff, then dropped. An object
+        without a handler gets an ``alarm.<class>.<id>`` notice, published
+        after the commit that clears its alarm. ``more_due`` says whether
+        alarms were left for another cycle.
+        """
+
+        def work(cycle: Cycle, now: int, result: CycleResult) -> None:
+            due = alarms.due(cycle.txn, cycle.system, now, self.options.alarm_batch)
+            for _, object_id in due:
+                self._fire(cycle, object_id, now, result.notices)
+            result.more_due = len(due) >= self.options.alarm_batch
+
+        outcome = self._in_cycle(self.options.alarm_batch, work)
+        if isinstance(outcome, Exception):
+            log.error("alarms could not fire this time: %s", outcome)
+            return CycleResult(more_due=True)
+        return outcome
+
+    def _fire(self, cycle: Cycle, object_id: bytes, now: int, notices: list[tuple[bytes, bytes]]) -> None:
+        record = alarms.read(cycle.txn, cycle.system, object_id)
+        if record is None or record.at_ms > now:
+            return
+        ref = ObjectRef(record.class_name, object_id.hex(), record.name)
+        cls = self.classes.get(ref.class_name)
+        if cls is None or not cls.handles_alarms():
+            cycle.write_alarm(ref, None)
+            notices.append(encode_alarm("alarm", ref.class_name, ref.id, ref.name, record.scheduled_ms, fired_ms=now))
+            self.counters["alarms.published"] += 1
+            return
+        storage = cycle.storage(ref)
+        storage.changes.alarm_hidden = True
+        try:
+            cls().on_alarm(Turn(ref, storage, now), AlarmInfo(record.scheduled_ms, record.retry_count))
+        except lmdb.Error:
+            raise
+        except Exception as exc:
+            self._retry_or_drop(cycle, ref, record, storage.changes.alarm is None, exc, now, notices)
+            return
+        if storage.changes.alarm is UNCHANGED:
+            storage.changes.alarm = None
+        cycle.apply(storage.changes)
+        self.counters["alarms.fired"] += 1
+
+    def _retry_or_drop(
+        self,
+        cycle: Cycle,
+        ref: ObjectRef,
+        record: alarms.AlarmRecord,
+        deleted_by_handler: bool,
+        exc: Exception,
+        now: int,
+        notices: list[tuple[bytes, bytes]],
+    ) -> None:
+        retry = record.retry_count + 1
+        policy = self.options.alarm_retry
+        if deleted_by_handler:
+            cycle.write_alarm(ref, None)
+            log.info("alarm of %s %s failed after deleting itself; not retried: %r", ref.class_name, ref.id, exc)
+            self.counters["alarms.stopped"] += 1
+        elif retry > policy.max_retries:
+            cycle.write_alarm(ref, None)
+            log.warning(
+                "alarm of %s %s (%s) dropped after %d retries; last error: %r",
+                ref.class_name, ref.id, ref.name, policy.max_retries, exc,
+            )
+            notices.append(encode_alarm(
+                "alarm_dropped", ref.class_name, ref.id, ref.name, record.scheduled_ms,
+                retries=policy.max_retries, error=repr(exc)[:500],
+            ))
+            self.counters["alarms.dropped"] += 1
+        else:
+            at_ms = now + policy.delay_ms(retry, self._rng)
+            cycle.write_alarm(ref, alarms.AlarmRecord(ref.class_name, ref.name, at_ms, record.scheduled_ms, retry))
+            log.info("alarm of %s %s failed (retry %d at %d): %r", ref.class_name, ref.id, retry, at_ms, exc)
+            self.counters["alarms.retried"] += 1
+
+    def alarm_due_times(self, after_ms: int, until_ms: int, limit: int) -> list[int]:
+        """Distinct due times in ``(after_ms, until_ms]``, earliest first, at most ``limit``."""
+        with self.store.env.begin() as txn:
+            return alarms.due_times(txn, self.store.system, after_ms, until_ms, limit)
+
+    def list_alarms(self, until_ms: int | None, limit: int) -> list[dict[str, Any]]:
+        """Stored alarms in due order (those due by ``until_ms`` if given)."""
+        with self.store.env.begin() as txn:
+            due = alarms.due(txn, self.store.system, until_ms if until_ms is not None else alarms.MAX_AT_MS, limit)
+            records = [(object_id, alarms.read(txn, self.store.system, object_id)) for _, object_id in due]
+        return [
+            {"class": record.class_name, "id": object_id.hex(), "name": record.name, "at_ms": record.at_ms,
+             "scheduled_ms": record.scheduled_ms, "retry_count": record.retry_count}
+            for object_id, record in records if record is not None
+        ]
 
     # queries ---------------------------------------------------------------
     def list_objects(self, class_name: str, after: str | None, limit: int) -> list[tuple[str, str | None]]:
@@ -177,6 +324,3 @@ def _abort_quietly(cycle: Cycle) -> None:
         cycle.abort()
     except lmdb.Error:
         log.debug("abort after a failed commit raised", exc_info=True)
-
-
-__all__ = ["CycleResult", "ErrorCode", "Runtime"]

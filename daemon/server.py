@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 import socket
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -23,13 +24,16 @@ import zmq
 from daemon.config import Config
 from daemon.envelope import Request, parse
 from daemon.errors import Unavailable, to_wire
-from daemon.runtime import Runtime
+from daemon.runtime import CycleResult, Runtime
+from daemon.scheduler import AlarmScheduler
 from daemon.telemetry import encode_change
 from schemas.wire import ErrorCode, encode, error_reply
 
 log = logging.getLogger(__name__)
 
 _POLL_MS = 1000
+# After each alarm cycle, this many of the next due times are (re)armed.
+_ARM_AFTER_FIRE = 64
 # libzmq drops a peer that sends a frame over this, before Python sees it; frames
 # between max_frame_bytes and this get a TOO_LARGE reply instead.
 _TRANSPORT_FRAME_FACTOR = 4
@@ -49,6 +53,16 @@ class Server:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self.on_cycle: Callable[[], None] | None = None
+        # Lifecycle hooks (app.py sets them): a reload asked for by SIGHUP, the start
+        # of a graceful stop, and each request batch served (its size and seconds).
+        self.on_reload: Callable[[], None] | None = None
+        self.on_stopping: Callable[[], object] | None = None
+        self.on_batch: Callable[[int, float], None] | None = None
+        # How long the loop waits for a request; a watchdog needs it shorter.
+        self.poll_ms = _POLL_MS
+        self._reload_requested = False
+        self._saved_handlers: dict[int, Any] = {}
+        self.scheduler: AlarmScheduler | None = None
 
     def bind(self) -> tuple[str, str]:
         """Bind ROUTER and PUB; return the endpoints actually bound (ports resolved)."""
@@ -74,21 +88,44 @@ class Server:
         )
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT stop the loop gracefully; the wake-up socket ends its wait."""
+        """SIGTERM and SIGINT stop the loop gracefully; SIGHUP asks it to reload.
+
+        The handlers only set flags; the wake-up socket ends the loop's wait and
+        the loop acts on them between cycles. :meth:`close` restores the
+        handlers that were there before.
+        """
         signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
 
-        def on_signal(signum: int, _: FrameType | None) -> None:
+        def on_stop(signum: int, _: FrameType | None) -> None:
             log.info("received %s; finishing turns in flight and stopping", signal.Signals(signum).name)
             self._stopping = True
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        def on_hangup(signum: int, _: FrameType | None) -> None:
+            self._reload_requested = True
+
+        for signum, handler in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hangup)):
+            self._saved_handlers[signum] = signal.signal(signum, handler)
+
+    def wake(self) -> None:
+        """End the loop's wait so it looks at its flags; safe from any thread."""
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def arm_alarms(self) -> None:
+        """Load the alarm horizon into the scheduler; fire at once if any alarm is already due."""
+        if self.scheduler is None:
+            return
+        now = self.runtime.clock()
+        if self.runtime.alarm_due_times(-1, now, 1):
+            self.scheduler.request_due()
+        self.scheduler.arm(
+            self.runtime.alarm_due_times(now, now + self.scheduler.horizon_ms, self.scheduler.max_armed)
+        )
 
     def stop(self) -> None:
         """Ask the loop to stop after the cycle in flight; safe from any thread."""
         self._stopping = True
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"\0")
+        self.wake()
 
     def serve(self) -> None:
         """Serve until stopped; then refuse what is queued with UNAVAILABLE and close."""
@@ -97,15 +134,23 @@ class Server:
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
         while not self._stopping:
-            ready = dict(poller.poll(_POLL_MS))
+            ready = dict(poller.poll(self.poll_ms))
             if self._wake_r.fileno() in ready:
                 self._drain_wakeups()
             if self._stopping:
                 break
+            if self._reload_requested:
+                self._reload_requested = False
+                if self.on_reload is not None:
+                    self.on_reload()
             if self._router in ready:
                 self._serve_batch()
+            if self.scheduler is not None:
+                self._serve_alarms(self.scheduler)
             if self.on_cycle is not None:
                 self.on_cycle()
+        if self.on_stopping is not None:
+            self.on_stopping()
         self._refuse_queued()
 
     def close(self) -> None:
@@ -114,6 +159,11 @@ class Server:
             if sock is not None:
                 sock.close()
         self._router = self._pub = None
+        if self._saved_handlers:
+            signal.set_wakeup_fd(-1)
+            for signum, handler in self._saved_handlers.items():
+                signal.signal(signum, handler)
+            self._saved_handlers.clear()
         self._wake_r.close()
         self._wake_w.close()
 
@@ -155,13 +205,38 @@ class Server:
                 send([*frames[:-1], encode(parsed)])
         if not requests:
             return
+        started = time.perf_counter()
         result = self.runtime.run_cycle(requests)
+        if self.on_batch is not None:
+            self.on_batch(len(requests), time.perf_counter() - started)
         for envelope, reply in zip(envelopes, result.replies, strict=True):
             send([*envelope, self._encode_reply(reply)])
+        self._publish(result)
+        if result.alarm_times and self.scheduler is not None:
+            self.scheduler.arm(result.alarm_times)
+
+    def _serve_alarms(self, scheduler: AlarmScheduler) -> None:
+        due, reload = scheduler.take()
+        if reload:
+            self.arm_alarms()
+        if not due:
+            return
+        result = self.runtime.run_alarms()
+        self._publish(result)
+        now = self.runtime.clock()
+        scheduler.arm(result.alarm_times)
+        scheduler.arm(self.runtime.alarm_due_times(now, now + scheduler.horizon_ms, _ARM_AFTER_FIRE))
+        if result.more_due or self.runtime.alarm_due_times(-1, now, 1):
+            scheduler.request_due()
+
+    def _publish(self, result: CycleResult) -> None:
+        assert self._pub is not None
         publish = self._pub.send_multipart
         for event in result.events:
             publish(encode_change(event), zmq.NOBLOCK)
-        self.runtime.counters["published"] += len(result.events)
+        for notice in result.notices:
+            publish(notice, zmq.NOBLOCK)
+        self.runtime.counters["published"] += len(result.events) + len(result.notices)
 
     def _encode_reply(self, reply: dict[str, Any]) -> bytes:
         body = encode(reply)

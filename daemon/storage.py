@@ -19,25 +19,26 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import lmdb
 import msgpack
 
-from daemon import _keyspace
+from daemon import _keyspace, alarms, idempotency
 from daemon.errors import DataDirLocked, Unavailable
-from daemon.objects import ChangeEvent, ChangeSet, Limits, ObjectRef, ObjectStorage
+from daemon.objects import UNCHANGED, ChangeEvent, ChangeSet, Limits, ObjectRef, ObjectStorage
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 LOCK_FILE = "lodestone.lock"
-_SYSTEM_DBS = (b"_meta", b"_objects", b"_idem", b"_idem_exp")
+META_DB = b"_meta"
+REGISTRY_DB = b"_objects"
+OBJECT_DB_PREFIX = b"o/"
+_SYSTEM_DBS = (META_DB, REGISTRY_DB, idempotency.IDEM_DB, idempotency.EXPIRY_DB, alarms.ALARMS_DB, alarms.DUE_DB)
 _MIN_MAX_DBS = 1024
-_OBJECT_DB_PREFIX = b"o/"
+_OBJECT_DB_PREFIX = OBJECT_DB_PREFIX
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,6 @@ class StoreOptions:
 
     map_size: int = 1 << 30
     max_map_size: int = 1 << 40
-    idempotency_window_ms: int = 3_600_000
     limits: Limits = field(default_factory=Limits)
 
 
@@ -63,7 +63,7 @@ class Store:
         self._max_dbs = _MIN_MAX_DBS
         self._map_size = options.map_size
         self._handles: dict[str, lmdb._Database] = {}
-        self._system: dict[bytes, lmdb._Database] = {}
+        self.system: dict[bytes, lmdb._Database] = {}
         self._lock_fd: int | None = None
         self.commit_seq = 0
 
@@ -79,7 +79,7 @@ class Store:
         self._lock()
         self._open_env(self._max_dbs)
         with self.env.begin(write=True) as txn:
-            meta = self._system[b"_meta"]
+            meta = self.system[META_DB]
             raw = txn.get(b"format", db=meta)
             if raw is None:
                 txn.put(b"format", msgpack.packb({"v": FORMAT_VERSION}), db=meta)
@@ -92,7 +92,7 @@ class Store:
                     )
             seq = txn.get(b"commit_seq", db=meta)
             self.commit_seq = int.from_bytes(seq, "big") if seq else 0
-            stored = txn.stat(self._system[b"_objects"])["entries"]
+            stored = txn.stat(self.system[REGISTRY_DB])["entries"]
         self.ensure_capacity(stored)
 
     def close(self) -> None:
@@ -119,7 +119,7 @@ class Store:
             self._env.close()
             self._env = None
             self._handles.clear()
-            self._system.clear()
+            self.system.clear()
 
     @property
     def env(self) -> lmdb.Environment:
@@ -142,7 +142,7 @@ class Store:
         self._max_dbs = max_dbs
         with self._env.begin(write=True) as txn:
             for name in _SYSTEM_DBS:
-                self._system[name] = self._env.open_db(name, txn=txn, create=True)
+                self.system[name] = self._env.open_db(name, txn=txn, create=True)
 
     def ensure_capacity(self, headroom: int) -> None:
         """Make room for ``headroom`` more object handles; call between cycles.
@@ -154,7 +154,7 @@ class Store:
         if needed <= self._max_dbs:
             return
         with self.env.begin() as txn:
-            stored = txn.stat(self._system[b"_objects"])["entries"]
+            stored = txn.stat(self.system[REGISTRY_DB])["entries"]
         target = self._max_dbs
         while target < max(needed, stored + headroom + len(_SYSTEM_DBS)) * 2:
             target *= 2
@@ -181,9 +181,11 @@ class Store:
         """Counts for health and metrics: objects stored, handles open, map use."""
         info = self.env.info()
         with self.env.begin() as txn:
-            objects = txn.stat(self._system[b"_objects"])["entries"]
+            objects = txn.stat(self.system[REGISTRY_DB])["entries"]
+            alarm_count = alarms.count(txn, self.system)
         return {
             "objects_stored": objects,
+            "alarms_stored": alarm_count,
             "object_handles": len(self._handles),
             "max_dbs": self._max_dbs,
             "map_size": info["map_size"],
@@ -199,8 +201,9 @@ class Cycle:
         self.store = store
         self.txn = txn
         self.events: list[ChangeEvent] = []
+        self.alarm_times: list[int] = []
+        self.system = store.system
         self._opened: list[str] = []
-        self._system = store._system
 
     def storage(self, ref: ObjectRef) -> ObjectStorage:
         """A turn's view of ``ref``'s storage; its writes wait in a change set."""
@@ -212,7 +215,7 @@ class Cycle:
         db = handles.get(ref.id)
         if db is not None:
             return db
-        name = _OBJECT_DB_PREFIX + ref.id.encode()
+        name = OBJECT_DB_PREFIX + ref.id.encode()
         env = self.store.env
         try:
             db = env.open_db(name, txn=self.txn, create=False)
@@ -223,14 +226,19 @@ class Cycle:
             self.txn.put(
                 _registry_key(ref.class_name, ref.id),
                 msgpack.packb({"v": 1, "name": ref.name}),
-                db=self._system[b"_objects"],
+                db=self.system[REGISTRY_DB],
             )
         handles[ref.id] = db
         self._opened.append(ref.id)
         return db
 
     def apply(self, changes: ChangeSet) -> None:
-        """Write a finished turn's change set into the cycle's transaction."""
+        """Write a finished turn's change set (keys and alarm) into the cycle's transaction."""
+        at_ms = changes.alarm
+        if at_ms is not UNCHANGED:
+            ref = changes.ref
+            record = alarms.AlarmRecord(ref.class_name, ref.name, at_ms, at_ms) if isinstance(at_ms, int) else None
+            self.write_alarm(ref, record)
         if not changes.cleared and not changes.entries:
             return
         db = self.db(changes.ref, create=True)
@@ -246,38 +254,15 @@ class Cycle:
                 txn.put(stored_key, _keyspace.pack_record(key, change.packed), db=db)
         self.events.append(changes.event())
 
-    # idempotency -----------------------------------------------------------
-    def idem_lookup(self, ref: ObjectRef, idem: str, now_ms: int) -> tuple[bool, Any]:
-        """The stored result of an earlier request with this key, if still retained."""
-        raw = self.txn.get(_idem_key(ref, idem), db=self._system[b"_idem"])
-        if raw is None:
-            return False, None
-        expires, result = msgpack.unpackb(raw, raw=False)
-        return (True, result) if expires >= now_ms else (False, None)
+    def write_alarm(self, ref: ObjectRef, record: alarms.AlarmRecord | None) -> None:
+        """Replace or clear ``ref``'s alarm in this cycle; remember new due times to arm."""
+        alarms.write(self.txn, self.system, bytes.fromhex(ref.id), record)
+        if record is not None:
+            self.alarm_times.append(record.at_ms)
 
-    def idem_record(self, ref: ObjectRef, idem: str, result: Any, now_ms: int) -> None:
-        """Remember ``result`` for ``idem`` for the retention window, in this cycle."""
-        expires = now_ms + self.store.options.idempotency_window_ms
-        key = _idem_key(ref, idem)
-        self.txn.put(key, msgpack.packb([expires, result]), db=self._system[b"_idem"])
-        self.txn.put(expires.to_bytes(8, "big") + key, b"", db=self._system[b"_idem_exp"])
-
-    def idem_sweep(self, now_ms: int, budget: int) -> int:
-        """Forget up to ``budget`` idempotency records that expired; return how many."""
-        index = self._system[b"_idem_exp"]
-        removed = 0
-        cursor = self.txn.cursor(index)
-        if not cursor.first():
-            return 0
-        while removed < budget:
-            entry = cursor.key()
-            if int.from_bytes(entry[:8], "big") >= now_ms:
-                break
-            self.txn.delete(entry[8:], db=self._system[b"_idem"])
-            removed += 1
-            if not cursor.delete():
-                break
-        return removed
+    def alarm_of(self, ref: ObjectRef) -> alarms.AlarmRecord | None:
+        """``ref``'s stored alarm, as of this cycle."""
+        return alarms.read(self.txn, self.system, bytes.fromhex(ref.id))
 
     # end of cycle ----------------------------------------------------------
     def commit(self) -> list[ChangeEvent]:
@@ -287,7 +272,7 @@ class Cycle:
             self.txn.put(
                 b"commit_seq",
                 self.store.commit_seq.to_bytes(8, "big"),
-                db=self._system[b"_meta"],
+                db=self.system[META_DB],
             )
         try:
             self.txn.commit()
@@ -315,16 +300,12 @@ def _registry_key(class_name: str, object_id: str) -> bytes:
     return class_name.encode() + b"\x00" + bytes.fromhex(object_id)
 
 
-def _idem_key(ref: ObjectRef, idem: str) -> bytes:
-    return bytes.fromhex(ref.id) + idem.encode()
-
-
 def list_objects(
     txn: lmdb.Transaction, store: Store, class_name: str, after: str | None, limit: int
 ) -> list[tuple[str, str | None]]:
     """``(id, name)`` of stored objects of ``class_name`` in id order, after ``after``."""
     prefix = class_name.encode() + b"\x00"
-    cursor = txn.cursor(store._system[b"_objects"])
+    cursor = txn.cursor(store.system[REGISTRY_DB])
     start = prefix + bytes.fromhex(after) if after else prefix
     found: list[tuple[str, str | None]] = []
     if not cursor.set_range(start):
@@ -337,8 +318,3 @@ def list_objects(
             continue
         found.append((key[len(prefix) :].hex(), msgpack.unpackb(raw, raw=False)["name"]))
     return found
-
-
-def now_ms() -> int:
-    """Wall-clock time in epoch milliseconds."""
-    return time.time_ns() // 1_000_000

@@ -40,3 +40,16 @@ def encode_change(event: ChangeEvent) -> tuple[bytes, bytes]:
         "changes": changes,
     }
     return change_topic(event.ref.class_name, event.ref.id), msgpack.packb(body, use_bin_type=True)
+
+
+def alarm_topic(kind: str, class_name: str, object_id: str) -> bytes:
+    """``alarm.<class>.<id>`` for a due alarm, ``alarm_dropped.<class>.<id>`` for a dropped one."""
+    return f"{kind}.{class_name}.{object_id}".encode()
+
+
+def encode_alarm(
+    kind: str, class_name: str, object_id: str, name: str | None, scheduled_ms: int, **extra: Any
+) -> tuple[bytes, bytes]:
+    """``(topic, body)`` for an alarm notice (``kind`` is ``alarm`` or ``alarm_dropped``)."""
+    body = {"v": 1, "class": class_name, "id": object_id, "name": name, "scheduled_ms": scheduled_ms, **extra}
+    return alarm_topic(kind, class_name, object_id), msgpack.packb(body, use_bin_type=True)

@@ -36,7 +36,14 @@ ERROR_CODES: frozenset[str] = frozenset(code.value for code in ErrorCode)
 # Ops that change state. Clients attach an idempotency key to these so a retry
 # after a timeout is applied at most once.
 WRITE_OPS: frozenset[str] = frozenset(
-    {"storage.put", "storage.delete", "storage.delete_all", "storage.transaction"}
+    {
+        "storage.put",
+        "storage.delete",
+        "storage.delete_all",
+        "storage.transaction",
+        "alarm.set",
+        "alarm.delete",
+    }
 )
 
 

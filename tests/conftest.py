@@ -63,16 +63,28 @@ class DaemonProcess:
     pub: str = "tcp://127.0.0.1:*"
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    # Extra environment (NOTIFY_SOCKET, WATCHDOG_USEC, ...) and a file that collects stderr.
+    environ: dict[str, str] = field(default_factory=dict)
+    stderr_path: Path | None = None
+    # Every key=value of the "serving" line (rpc, pub, metrics, ...).
+    announced: dict[str, str] = field(default_factory=dict)
 
     def start(self, timeout: float = 20.0) -> DaemonProcess:
         command = [sys.executable, "-m", "daemon", "serve", "--data-dir", str(self.data_dir),
                    "--rpc", self.rpc, "--pub", self.pub, *self.extra_args]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("STATE_DIRECTORY", None)
-        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, env=env)
+        for inherited in ("STATE_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"):
+            env.pop(inherited, None)
+        env.update(self.environ)
+        if self.stderr_path is None:
+            self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, env=env)
+        else:
+            with self.stderr_path.open("ab") as stderr:
+                self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=stderr, env=env)
         line = self._read_line(timeout)
         fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
         self.rpc, self.pub = fields["rpc"], fields["pub"]
+        self.announced = fields
         return self
 
     def _read_line(self, timeout: float) -> str:

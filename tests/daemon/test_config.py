@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from daemon.cli import EXIT_CONFIG, main
-from daemon.config import Config, load_config
+from daemon.config import Config, load_config, metrics_address, reloaded
 from daemon.errors import ConfigError
 
 
@@ -37,6 +37,8 @@ def test_state_directory_then_file_then_flags(tmp_path: Path) -> None:
         ("this is not toml", "not valid TOML"),
         ("[classes]\ndeclared = 'Agent'", "list of class names"),
         ("[classes]\ndeclared = ['Agent', 'no.dots']", "not a valid class name"),
+        ("metrics = '127.0.0.1'", "metrics: '127.0.0.1' is not HOST:PORT"),
+        ("metrics = 9464", "metrics must be a str"),
     ],
 )
 def test_bad_config_is_refused_with_a_sentence(tmp_path: Path, text: str, words: str) -> None:
@@ -51,3 +53,20 @@ def test_serve_with_a_bad_config_exits_78(tmp_path: Path, capsys: pytest.Capture
     path.write_text("nonsense = 1\n")
     assert main(["serve", "--config", str(path)]) == EXIT_CONFIG
     assert "configuration error" in capsys.readouterr().err
+
+
+def test_metrics_address_takes_ipv4_ipv6_and_names() -> None:
+    assert metrics_address("127.0.0.1:9464") == ("127.0.0.1", 9464)
+    assert metrics_address("[::1]:0") == ("::1", 0)
+    assert metrics_address("localhost:9464") == ("localhost", 9464)
+    for bad in (":9464", "127.0.0.1:", "127.0.0.1:70000", "127.0.0.1:http"):
+        with pytest.raises(ValueError, match="HOST:PORT"):
+            metrics_address(bad)
+
+
+def test_a_reload_applies_live_keys_and_names_the_rest() -> None:
+    running = Config(log_level="warning", cycle_max_requests=1024)
+    loaded = Config(log_level="debug", cycle_max_requests=16, rpc="tcp://127.0.0.1:6000", map_size_mb=64)
+    config, later = reloaded(running, loaded)
+    assert config == Config(log_level="debug", cycle_max_requests=16)
+    assert later == ["rpc", "map_size_mb"]

@@ -1,0 +1,145 @@
+"""Per-object alarms as they are stored: one record per object, an index by due time.
+
+``_alarms`` maps an object id (32 bytes) to its :class:`AlarmRecord`;
+``_alarm_due`` holds ``due time (8 bytes, big-endian ms) + object id`` so the
+due alarms, and the next due times, are a range scan: start-up never walks
+every object. Both are written in the same transaction as the turn that set,
+replaced or cleared the alarm. The scheduler that wakes the server at due
+times is :mod:`daemon.scheduler`; it holds no truth of its own.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import lmdb
+import msgpack
+
+from daemon.errors import BadRequest, LodestoneError
+
+ALARMS_DB = b"_alarms"
+DUE_DB = b"_alarm_due"
+RECORD_VERSION = 1
+MAX_AT_MS = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class AlarmRecord:
+    """A stored alarm: when it is due now, when it was first due, and retries so far."""
+
+    class_name: str
+    name: str | None
+    at_ms: int
+    scheduled_ms: int
+    retry_count: int = 0
+
+    def encode(self) -> bytes:
+        return msgpack.packb(  # type: ignore[no-any-return]
+            {
+                "v": RECORD_VERSION,
+                "class": self.class_name,
+                "name": self.name,
+                "at": self.at_ms,
+                "scheduled": self.scheduled_ms,
+                "retry": self.retry_count,
+            }
+        )
+
+    @staticmethod
+    def decode(raw: bytes) -> AlarmRecord:
+        fields: dict[str, Any] = msgpack.unpackb(raw, raw=False)
+        if fields.get("v", 0) > RECORD_VERSION:
+            raise LodestoneError(
+                f"alarm record version {fields['v']} is newer than this Lodestone's "
+                f"{RECORD_VERSION}; upgrade Lodestone to read this data directory"
+            )
+        return AlarmRecord(fields["class"], fields["name"], fields["at"], fields["scheduled"], fields["retry"])
+
+
+def check_time(at_ms: object) -> int:
+    """Return ``at_ms`` if it is a valid alarm time (epoch ms > 0), else raise ``BadRequest``."""
+    if isinstance(at_ms, bool) or not isinstance(at_ms, int) or not 0 < at_ms <= MAX_AT_MS:
+        raise BadRequest(f"an alarm time is epoch milliseconds, an integer > 0; got {at_ms!r}")
+    return at_ms
+
+
+def _due_key(at_ms: int, object_id: bytes) -> bytes:
+    return at_ms.to_bytes(8, "big") + object_id
+
+
+def read(txn: lmdb.Transaction, dbs: dict[bytes, Any], object_id: bytes) -> AlarmRecord | None:
+    """The alarm of ``object_id``, if it has one."""
+    raw = txn.get(object_id, db=dbs[ALARMS_DB])
+    return None if raw is None else AlarmRecord.decode(bytes(raw))
+
+
+def write(
+    txn: lmdb.Transaction, dbs: dict[bytes, Any], object_id: bytes, record: AlarmRecord | None
+) -> None:
+    """Replace the alarm of ``object_id`` with ``record`` (``None`` clears it), with its index entry."""
+    old = read(txn, dbs, object_id)
+    if old is not None:
+        txn.delete(_due_key(old.at_ms, object_id), db=dbs[DUE_DB])
+    if record is None:
+        if old is not None:
+            txn.delete(object_id, db=dbs[ALARMS_DB])
+        return
+    txn.put(object_id, record.encode(), db=dbs[ALARMS_DB])
+    txn.put(_due_key(record.at_ms, object_id), b"", db=dbs[DUE_DB])
+
+
+def due(
+    txn: lmdb.Transaction, dbs: dict[bytes, Any], until_ms: int, limit: int
+) -> list[tuple[int, bytes]]:
+    """Up to ``limit`` ``(at_ms, object_id)`` of alarms due at or before ``until_ms``, earliest first."""
+    found: list[tuple[int, bytes]] = []
+    cursor = txn.cursor(dbs[DUE_DB])
+    if not cursor.first():
+        return found
+    for key in cursor.iternext(keys=True, values=False):
+        at_ms = int.from_bytes(key[:8], "big")
+        if at_ms > until_ms or len(found) >= limit:
+            break
+        found.append((at_ms, bytes(key[8:])))
+    return found
+
+
+def due_times(
+    txn: lmdb.Transaction, dbs: dict[bytes, Any], after_ms: int, until_ms: int, limit: int
+) -> list[int]:
+    """Up to ``limit`` distinct due times in ``(after_ms, until_ms]``, earliest first."""
+    times: list[int] = []
+    cursor = txn.cursor(dbs[DUE_DB])
+    if not cursor.set_range((after_ms + 1).to_bytes(8, "big")):
+        return times
+    for key in cursor.iternext(keys=True, values=False):
+        at_ms = int.from_bytes(key[:8], "big")
+        if at_ms > until_ms or len(times) >= limit:
+            break
+        if not times or times[-1] != at_ms:
+            times.append(at_ms)
+    return times
+
+
+def count(txn: lmdb.Transaction, dbs: dict[bytes, Any]) -> int:
+    """How many alarms are stored."""
+    return int(txn.stat(dbs[ALARMS_DB])["entries"])
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a failed alarm handler runs again: ``base * 2**retry``, plus jitter, ``max_retries`` times.
+
+    The defaults are Durable Objects': 2 s doubling, 6 retries.
+    """
+
+    base_ms: int = 2000
+    max_retries: int = 6
+    jitter: float = 0.25
+
+    def delay_ms(self, retry_count: int, rng: random.Random) -> int:
+        """The wait before retry number ``retry_count`` (1 for the first retry)."""
+        base = self.base_ms * (2 ** (retry_count - 1))
+        return int(base * (1 + rng.uniform(0, self.jitter)))

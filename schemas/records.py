@@ -1,0 +1,210 @@
+"""Versioned record types: declared once, encoded with a version header, migrated on read.
+
+A record type has a name and a list of versions; each version lists its fields
+(name, kind, default) and, from the second on, a pure function that turns a
+record of the previous version into one of this version. Encoded, a record is
+a msgpack map whose ``_type`` and ``_v`` keys say what it is; the other keys
+are its fields. Decoding checks the header against the expected type (data
+never chooses which code runs), refuses versions newer than the code knows,
+migrates older ones step by step, and validates the result, naming the field
+at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+TYPE_KEY = "_type"
+VERSION_KEY = "_v"
+
+
+class RecordError(ValueError):
+    """A record does not match its declared shape; the message names the field."""
+
+
+class NewerVersionError(RecordError):
+    """A record was written by a newer version of its type than this code knows."""
+
+    def __init__(self, type_name: str, found: int, known: int) -> None:
+        super().__init__(
+            f"{type_name} record version {found} is newer than the newest this Lodestone knows "
+            f"({known}); upgrade Lodestone, or restore a backup made before the upgrade"
+        )
+        self.type_name, self.found, self.known = type_name, found, known
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a field holds: a scalar type, a list of a kind, or a nested shape."""
+
+    label: str
+    check: Callable[[Any, str], None]
+
+
+def _scalar(label: str, *types: type) -> Kind:
+    def check(value: Any, path: str) -> None:
+        if isinstance(value, bool) and bool not in types:
+            raise RecordError(f"{path} must be {label}, got a boolean")
+        if not isinstance(value, types):
+            raise RecordError(f"{path} must be {label}, got {type(value).__name__} {value!r:.40}")
+
+    return Kind(label, check)
+
+
+INT = _scalar("an integer", int)
+NUMBER = _scalar("a number", int, float)
+STR = _scalar("a string", str)
+BOOL = _scalar("a boolean", bool)
+ANY = Kind("any value", lambda value, path: None)
+
+
+def list_of(item: Kind) -> Kind:
+    """A list whose items are all of ``item``'s kind."""
+
+    def check(value: Any, path: str) -> None:
+        if not isinstance(value, list):
+            raise RecordError(f"{path} must be a list, got {type(value).__name__}")
+        for index, element in enumerate(value):
+            item.check(element, f"{path}[{index}]")
+
+    return Kind(f"a list of {item.label}", check)
+
+
+def map_of(item: Kind) -> Kind:
+    """A map from strings to values of ``item``'s kind."""
+
+    def check(value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise RecordError(f"{path} must be a map, got {type(value).__name__}")
+        for key, element in value.items():
+            if not isinstance(key, str):
+                raise RecordError(f"{path} keys must be strings, got {key!r:.40}")
+            item.check(element, f"{path}.{key}")
+
+    return Kind(f"a map of {item.label}", check)
+
+
+def optional(kind: Kind) -> Kind:
+    """``kind`` or nil."""
+
+    def check(value: Any, path: str) -> None:
+        if value is not None:
+            kind.check(value, path)
+
+    return Kind(f"{kind.label} or nil", check)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field: its name, its kind, and a default factory (absent: the field is required)."""
+
+    name: str
+    kind: Kind
+    default: Callable[[], Any] | None = None
+
+
+def shape(*fields: Field) -> Kind:
+    """A nested map with exactly these fields (missing ones take their defaults)."""
+
+    def check(value: Any, path: str) -> None:
+        _check_fields(fields, value, path)
+
+    return Kind("a map of " + ", ".join(f.name for f in fields), check)
+
+
+def _check_fields(fields: Sequence[Field], value: Any, path: str) -> None:
+    if not isinstance(value, dict):
+        raise RecordError(f"{path or 'the record'} must be a map, got {type(value).__name__}")
+    known = {f.name for f in fields}
+    unknown = [key for key in value if key not in known]
+    if unknown:
+        raise RecordError(f"{path + '.' if path else ''}{unknown[0]!s} is not a field of {path or 'this record'}")
+    for f in fields:
+        where = f"{path}.{f.name}" if path else f.name
+        if f.name not in value:
+            if f.default is None:
+                raise RecordError(f"{where} is missing")
+            value[f.name] = f.default()
+        f.kind.check(value[f.name], where)
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a record type: its fields, and how a record of the previous version becomes one."""
+
+    number: int
+    fields: tuple[Field, ...]
+    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class RecordType:
+    """A named, versioned record type; see the module docstring."""
+
+    name: str
+    versions: tuple[Version, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        numbers = [version.number for version in self.versions]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValueError(f"{self.name}: versions must be numbered 1, 2, ... in order, got {numbers}")
+        if any(version.upgrade is None for version in self.versions[1:]):
+            raise ValueError(f"{self.name}: every version after the first needs an upgrade function")
+
+    @property
+    def current(self) -> int:
+        return len(self.versions)
+
+    def validate(self, value: Mapping[str, Any], version: int | None = None) -> dict[str, Any]:
+        """A copy of ``value`` checked against ``version`` (default: current), defaults filled in."""
+        checked: dict[str, Any] = _deep_copy(dict(value))
+        _check_fields(self.versions[(version or self.current) - 1].fields, checked, "")
+        return checked
+
+    def encode(self, value: Mapping[str, Any], version: int | None = None) -> bytes:
+        """msgpack bytes of ``value`` as ``version`` (default: current), header first."""
+        number = version or self.current
+        checked = self.validate(value, number)
+        return msgpack.packb({TYPE_KEY: self.name, VERSION_KEY: number, **checked}, use_bin_type=True)  # type: ignore[no-any-return]
+
+    def read_version(self, data: bytes) -> tuple[int, dict[str, Any]]:
+        """``(version, fields)`` as stored, header checked, not migrated nor validated."""
+        try:
+            raw = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        except (ValueError, msgpack.ExtraData) as exc:
+            raise RecordError(f"a {self.name} record is not valid msgpack: {exc}") from exc
+        if not isinstance(raw, dict) or raw.get(TYPE_KEY) != self.name:
+            found = raw.get(TYPE_KEY) if isinstance(raw, dict) else type(raw).__name__
+            raise RecordError(f"expected a {self.name} record, found {found!r:.60}")
+        version = raw.pop(VERSION_KEY, None)
+        raw.pop(TYPE_KEY)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise RecordError(f"a {self.name} record has no valid version ({VERSION_KEY})")
+        if version > self.current:
+            raise NewerVersionError(self.name, version, self.current)
+        return version, raw
+
+    def upgrade(self, fields: dict[str, Any], version: int) -> dict[str, Any]:
+        """Migrate ``fields`` of ``version`` to the current version, one step at a time, validating each."""
+        value = self.validate(fields, version)
+        for step in self.versions[version:]:
+            assert step.upgrade is not None
+            value = self.validate(step.upgrade(_deep_copy(value)), step.number)
+        return value
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """The record in ``data`` at the current version (migrated if older)."""
+        version, fields = self.read_version(data)
+        return self.upgrade(fields, version)
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _deep_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(item) for item in value]
+    return value

@@ -1,0 +1,110 @@
+"""Alarms across crashes, with a real daemon process and real time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge import Client, Subscriber, Timeout
+from tests.conftest import SECRET, DaemonProcess
+
+CONFIG = """
+alarm_retry_base_ms = 100
+alarm_horizon_s = 2
+[classes]
+modules = ["tests.support.alarm_classes"]
+"""
+
+
+@pytest.fixture
+def alarm_daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "secret").write_bytes(SECRET)
+    config = tmp_path / "lodestone.toml"
+    config.write_text(CONFIG)
+    proc = DaemonProcess(data_dir, extra_args=["--config", str(config)]).start()
+    yield proc
+    if proc.process is not None:
+        proc.process.kill()
+        proc.process.wait(10)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll ``predicate`` (a read through the client) until it is truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def test_an_alarm_fires_once_after_sigkill_before_its_due_time(alarm_daemon: DaemonProcess) -> None:
+    with Client(alarm_daemon.rpc) as client:
+        due = now_ms() + 1500
+        client.call("alarm.set", {"class": "Counter", "name": "c"}, {"at_ms": due})
+    alarm_daemon.kill()
+    wait_for(lambda: now_ms() > due + 200, timeout=5)
+    alarm_daemon.start()
+    with Client(alarm_daemon.rpc) as client:
+        counter = client.object("Counter", "c")
+        assert wait_for(lambda: counter.get("fires")) == 1
+        seen = counter.get("seen")
+        assert seen["scheduled_ms"] == due and seen["retry_count"] == 0 and seen["alarm_get"] is None
+    # After a successful fire and a restart it does not fire again: no alarm is stored.
+    alarm_daemon.kill()
+    alarm_daemon.start()
+    with Client(alarm_daemon.rpc) as client:
+        assert client.call("alarms.list") == {"alarms": []}
+        assert client.call("alarm.get", {"class": "Counter", "name": "c"}) == {"at_ms": None}
+        assert client.object("Counter", "c").get("fires") == 1
+
+
+def test_sigkill_during_the_handler_delivers_again(alarm_daemon: DaemonProcess, tmp_path: Path) -> None:
+    block = tmp_path / "block"
+    block.write_text("")
+    entered = Path(str(block) + ".entered")
+    with Client(alarm_daemon.rpc) as client:
+        blocker = client.object("Blocking", "b")
+        blocker.put("block_file", str(block))
+        client.call("alarm.set", {"class": "Blocking", "name": "b"}, {"at_ms": now_ms()})
+    wait_for(entered.exists)
+    alarm_daemon.kill()
+    block.unlink()
+    alarm_daemon.start()
+    with Client(alarm_daemon.rpc) as client:
+        assert wait_for(lambda: client.object("Blocking", "b").get("fires")) == 1
+        assert client.call("alarms.list") == {"alarms": []}
+    assert entered.read_text().splitlines() == ["0", "0"]
+
+
+def test_a_plain_object_alarm_is_published(alarm_daemon: DaemonProcess) -> None:
+    with Client(alarm_daemon.rpc) as client, Subscriber(alarm_daemon.pub, topics=("alarm.", "change.")) as sub:
+        object_id = client.id_from_name("Horse", "h1")
+        for attempt in range(50):  # wait until the subscription reaches the publisher
+            client.object("Probe", "p").put("n", attempt)
+            try:
+                sub.recv(timeout=0.1)
+                break
+            except Timeout:
+                continue
+        sub.unsubscribe("change.")
+        due = now_ms() + 300
+        client.call("alarm.set", {"class": "Horse", "name": "h1"}, {"at_ms": due})
+        event = sub.recv(timeout=10)
+        while not event.topic.startswith("alarm."):
+            event = sub.recv(timeout=10)
+        assert event.topic == f"alarm.Horse.{object_id}"
+        assert event.body["name"] == "h1" and event.body["scheduled_ms"] == due
+        assert event.body["fired_ms"] >= due
+        assert client.call("alarm.get", {"class": "Horse", "name": "h1"}) == {"at_ms": None}
