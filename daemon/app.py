@@ -12,14 +12,19 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
 
-from daemon import __version__, logs
+from daemon import __version__, class_migrations, logs
 from daemon.alarms import RetryPolicy
+from daemon.backup import backup
 from daemon.classes import load_classes
 from daemon.config import Config, reloaded
 from daemon.errors import ConfigError
 from daemon.ids import IdFactory, load_or_create_secret
 from daemon.notify import Notifier, Watchdog, watchdog_interval
+from daemon.progress import Progress
+from daemon.record_migration import check_versions, record_types
 from daemon.runtime import Runtime, RuntimeOptions
 from daemon.scheduler import AlarmScheduler
 from daemon.server import Server
@@ -67,8 +72,14 @@ def run(
         store = Store(config.data_dir, store_options(config))
         store.open()
         stack.callback(store.close)
-        ids = IdFactory(load_or_create_secret(config.data_dir))
+        notifier.status("applying class migrations")
+        migrated = class_migrations.apply(
+            store, config.class_migrations, lambda tag: backup_first(store, f"migration-{tag}")
+        )
+        check_versions(store, record_types(classes))
+        ids = IdFactory(load_or_create_secret(config.data_dir), migrated.namespaces)
         runtime = Runtime(store, ids, __version__, runtime_options(config), classes)
+        runtime.retired = migrated.retired
         server = Server(config, runtime)
         notifier.status(f"binding {config.rpc} and {config.pub}")
         rpc, pub = server.bind()
@@ -91,6 +102,16 @@ def run(
         server.serve()
         log.info("stopped cleanly")
     return 0
+
+
+def backup_first(store: Store, why: str) -> Path:
+    """Back the open store up under ``DATA_DIR/backups/`` before a destructive step; return where."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    dest = store.path / "backups" / f"before-{why}-{stamp}"
+    dest.parent.mkdir(mode=0o700, exist_ok=True)
+    backup(store.path, dest, Progress(None), open_env=store.env)
+    log.warning("backed the data up to %s before %s", dest, why)
+    return dest
 
 
 def serve_metrics(stack: ExitStack, server: Server, address: str) -> str:

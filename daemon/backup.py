@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import lmdb
+
 from daemon import __version__
 from daemon.errors import DataDirLocked, LodestoneError
 from daemon.ids import SECRET_FILE
@@ -63,8 +65,13 @@ class BackupReport:
     seconds: float
 
 
-def backup(data_dir: Path, dest: Path, progress: Progress) -> BackupReport:
+def backup(
+    data_dir: Path, dest: Path, progress: Progress, open_env: lmdb.Environment | None = None
+) -> BackupReport:
     """Copy ``data_dir`` (live or not) to the new directory ``dest``; see the module docstring.
+
+    ``open_env`` is the caller's own open environment of ``data_dir``, for a
+    process that already has it open (LMDB forbids opening it twice).
 
     Raises ``Refused`` if ``dest`` exists and is not an empty directory, and
     ``NotADataDirectory`` if ``data_dir`` holds no data. Writes nothing in
@@ -82,7 +89,8 @@ def backup(data_dir: Path, dest: Path, progress: Progress) -> BackupReport:
     staging.mkdir(mode=0o700, parents=True)
     (staging / "lmdb").mkdir(mode=0o700)
     try:
-        with open_readonly(data_dir / "lmdb", 0) as env:
+        source = contextlib.nullcontext(open_env) if open_env is not None else open_readonly(data_dir / "lmdb", 0)
+        with source as env:
             source_bytes = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
             progress.start("backup", source_bytes // _MIB, "MiB at most (compacting)")
             target = staging / "lmdb" / "data.mdb"

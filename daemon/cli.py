@@ -12,13 +12,14 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from daemon import __version__
 from daemon.config import DEFAULT_DATA_DIR, DEFAULT_PUB, DEFAULT_RPC, load_config
-from daemon.errors import ConfigError, DataDirLocked
+from daemon.errors import ConfigError, DataDirLocked, DataTooNew
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -79,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("source", metavar="SRC", type=Path, help="a directory made by lodestone backup")
     restore.add_argument("--force", action="store_true", help="replace the data the directory already holds")
     data_command("verify", "check that every stored record decodes; print each one that does not")
+    migrate = data_command(
+        "migrate", "upgrade every declared record to its current version; the daemon must be stopped"
+    )
+    migrate.add_argument("--dry-run", action="store_true", help="count records per type and version; change nothing")
+    migrate.add_argument("--no-backup", action="store_true", help="skip the backup taken before migrating")
     get = client_command("get", "print the value of KEY in an object (JSON)")
     get.add_argument("class_name", metavar="CLASS")
     get.add_argument("name", metavar="NAME")
@@ -102,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("class_name", metavar="CLASS")
     delete.add_argument("name", metavar="NAME")
     delete.add_argument("keys", metavar="KEY", nargs="+")
+    alarm_list = client_command("alarms", "list stored alarms in due order, one JSON line each")
+    alarm_list.add_argument("--due", action="store_true", help="only alarms due now")
+    alarm_list.add_argument("--limit", type=int, default=1000)
     objects = client_command("ls", "list the stored objects of CLASS (id and name)")
     objects.add_argument("class_name", metavar="CLASS")
     objects.add_argument("--limit", type=int, default=1000)
@@ -136,6 +145,9 @@ def _serve(args: argparse.Namespace) -> int:
     except DataDirLocked as exc:
         print(f"lodestone: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except DataTooNew as exc:
+        print(f"lodestone: refusing to start: {exc}", file=sys.stderr)
+        return EXIT_BAD_DATA
     except OSError as exc:
         print(f"lodestone: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -167,6 +179,41 @@ def _operate(args: argparse.Namespace) -> int:
     except (LodestoneError, OSError) as exc:
         print(f"lodestone: {args.command}: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from daemon.app import backup_first, store_options
+    from daemon.classes import load_classes
+    from daemon.errors import LodestoneError
+    from daemon.progress import Progress
+    from daemon.record_migration import migrate
+    from daemon.storage import Store
+
+    try:
+        config = load_config(args.config, {"data_dir": args.data_dir}, os.environ)
+        classes = load_classes(config.class_modules)
+    except ConfigError as exc:
+        print(f"lodestone: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    store = Store(config.data_dir, store_options(config))
+    try:
+        store.open()
+        if not args.dry_run and not args.no_backup:
+            print(f"backed up to {backup_first(store, 'migrate')}", file=sys.stderr)
+        report = migrate(store, classes, args.dry_run, Progress(sys.stderr))
+    except DataDirLocked as exc:
+        print(f"lodestone: {exc}; stop the daemon before migrating", file=sys.stderr)
+        return EXIT_LOCKED
+    except (LodestoneError, DataTooNew) as exc:
+        print(f"lodestone: migrate: {exc}", file=sys.stderr)
+        return EXIT_BAD_DATA
+    finally:
+        store.close()
+    for line in report.lines():
+        print(line)
+    verb = "would upgrade" if args.dry_run else "upgraded"
+    print(f"{report.objects} objects, {verb} {report.stale() if args.dry_run else report.upgraded} records")
     return 0
 
 
@@ -211,6 +258,13 @@ def _run_client_command(client: Any, args: argparse.Namespace) -> int:
         report = client.health()
         _print_json(report)
         return 0 if report.get("status") == "ok" else EXIT_ERROR
+    if args.command == "alarms":
+        alarm_args: dict[str, Any] = {"limit": args.limit}
+        if args.due:
+            alarm_args["due_by_ms"] = time.time_ns() // 1_000_000
+        for entry in client.call("alarms.list", args=alarm_args)["alarms"]:
+            _print_json(entry)
+        return 0
     if args.command == "ls":
         for entry in client.objects(args.class_name, limit=args.limit):
             _print_json(entry)
@@ -255,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command in ("backup", "restore", "verify"):
         return _operate(args)
+    if args.command == "migrate":
+        return _migrate(args)
     if args.command == "tail":
         return _tail(args)
     return _client(args)

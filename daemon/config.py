@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from daemon.class_migrations import Step, parse_steps
 from daemon.errors import BadRequest, ConfigError
 from daemon.ids import check_class_name
 
@@ -42,6 +43,7 @@ class Config:
     declared_classes: tuple[str, ...] = ()
     allow_undeclared_classes: bool = True
     class_modules: tuple[str, ...] = ()
+    class_migrations: tuple[Step, ...] = ()
     metrics: str | None = None
 
 
@@ -50,7 +52,7 @@ LIVE_KEYS = ("log_level", "cycle_max_requests")
 
 _CLASSES_KEYS = {"declared": "declared_classes", "allow_undeclared": "allow_undeclared_classes",
                  "modules": "class_modules"}
-_TOP_LEVEL = {f.name for f in fields(Config)} - set(_CLASSES_KEYS.values())
+_TOP_LEVEL = {f.name for f in fields(Config)} - set(_CLASSES_KEYS.values()) - {"class_migrations"}
 _CLASSES_TABLE = set(_CLASSES_KEYS)
 
 
@@ -91,11 +93,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
             for table_key, config_key in _CLASSES_KEYS.items():
                 if table_key in value:
                     values[config_key] = value[table_key]
+        elif key == "migrations":
+            values["class_migrations"] = parse_steps(value, str(path))
         elif key in _TOP_LEVEL:
             values[key] = value
         else:
             raise ConfigError(
-                f"{path}: unknown key {key!r}; known keys are {sorted(_TOP_LEVEL)} and [classes]"
+                f"{path}: unknown key {key!r}; known keys are {sorted(_TOP_LEVEL)}, [classes] and [[migrations]]"
             )
     return values
 
@@ -144,6 +148,8 @@ def _build(values: dict[str, Any], source: str) -> Config:
             if not isinstance(modules, list | tuple) or not all(isinstance(m, str) for m in modules):
                 raise ConfigError(f"{source}: classes.modules must be a list of module names")
             checked[key] = tuple(modules)
+        elif key == "class_migrations":
+            checked[key] = tuple(values[key])
         elif key == "alarm_max_retries":
             checked[key] = need(key, int, minimum=0)
         elif key == "metrics":

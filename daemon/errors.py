@@ -81,6 +81,10 @@ class ConfigError(Exception):
     """The configuration is invalid; the daemon refuses to start."""
 
 
+class DataTooNew(Exception):
+    """The data directory holds data written by a newer Lodestone; the daemon refuses to start."""
+
+
 class DataDirLocked(Exception):
     """Another process holds the data directory."""
 

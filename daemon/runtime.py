@@ -129,11 +129,10 @@ class Runtime:
         a fresh result; if storage fails otherwise, the error is returned and
         nothing is written.
         """
-        self.store.ensure_capacity(size)
         for _ in range(_CYCLE_ATTEMPTS):
             now = self.clock()
             result = CycleResult()
-            cycle = self.store.begin()
+            cycle = self.store.begin(size)
             try:
                 work(cycle, now, result)
                 if now >= self._next_sweep_ms:

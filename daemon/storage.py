@@ -26,7 +26,7 @@ import lmdb
 import msgpack
 
 from daemon import _keyspace, alarms, idempotency
-from daemon.errors import DataDirLocked, Unavailable
+from daemon.errors import DataDirLocked, DataTooNew, Unavailable
 from daemon.objects import UNCHANGED, ChangeEvent, ChangeSet, Limits, ObjectRef, ObjectStorage
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Store:
         """Open (creating if needed) the environment and its system databases.
 
         Takes an exclusive lock on the directory first: raises ``DataDirLocked``
-        if another process holds it. Raises ``Unavailable`` if the data was
+        if another process holds it. Raises ``DataTooNew`` if the data was
         written by a newer storage format.
         """
         self.path.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ class Store:
             else:
                 version = msgpack.unpackb(raw)["v"]
                 if version > FORMAT_VERSION:
-                    raise Unavailable(
+                    raise DataTooNew(
                         f"the data directory {self.path} has storage format {version}, newer "
                         f"than this Lodestone's {FORMAT_VERSION}; upgrade Lodestone"
                     )
@@ -173,8 +173,9 @@ class Store:
         log.info("grew the data map to %d MiB", self._map_size >> 20)
 
     # cycles --------------------------------------------------------------
-    def begin(self) -> Cycle:
-        """Begin a cycle: one write transaction for the turns that run in it."""
+    def begin(self, headroom: int = 1) -> Cycle:
+        """Begin a cycle: one write transaction for turns that touch up to ``headroom`` new objects."""
+        self.ensure_capacity(headroom)
         return Cycle(self, self.env.begin(write=True))
 
     def stats(self) -> dict[str, int]:

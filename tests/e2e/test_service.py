@@ -105,7 +105,8 @@ def test_ready_comes_once_a_client_can_be_served(service: DaemonProcess, listene
         health = client.health()
     assert ready["STATUS"] == f"serving rpc={service.rpc} pub={service.pub}"
     statuses = [message["STATUS"] for message in listener.history[:-1]]
-    assert statuses[0].startswith("opening storage in ") and statuses[1].startswith("binding ")
+    steps = [status.split(" ")[0] for status in statuses]
+    assert steps == ["opening", "applying", "binding", "re-arming"], statuses
     assert health["status"] == "ok" and health["storage_open"] is True
 
 

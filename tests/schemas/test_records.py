@@ -1,0 +1,98 @@
+"""Record schemas: golden fixtures of every version, round trips, migrations, refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.agent import AGENT_STATE
+from schemas.records import NewerVersionError, RecordError
+
+FIXTURES = Path(__file__).resolve().parents[2] / "schemas" / "fixtures" / "AgentState"
+
+
+def fixture(version: int) -> bytes:
+    return (FIXTURES / f"v{version}.msgpack").read_bytes()
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_golden_fixtures_decode_to_the_current_version(version: int) -> None:
+    expected = json.loads((FIXTURES / "expected_current.json").read_text())[f"v{version}"]
+    assert AGENT_STATE.read_version(fixture(version))[0] == version
+    assert AGENT_STATE.decode(fixture(version)) == expected
+
+
+def test_the_current_fixture_round_trips_byte_for_byte() -> None:
+    assert AGENT_STATE.encode(AGENT_STATE.decode(fixture(3))) == fixture(3)
+
+
+def test_v1_gains_an_empty_inventory_and_default_stats() -> None:
+    state = AGENT_STATE.decode(fixture(1))
+    assert state["inventory"] == [] and state["maxHealth"] == 20
+    assert state["stats"] == {"blocksMined": 0, "blocksPlaced": 0, "distanceTraveled": 0.0}
+
+
+def test_a_healthier_than_default_agent_keeps_its_health_as_max() -> None:
+    old = AGENT_STATE.encode({"health": 30, "position": {"x": 0, "y": 0, "z": 0}}, 1)
+    assert AGENT_STATE.decode(old)["maxHealth"] == 30
+
+
+def test_newer_versions_are_refused_with_what_to_do() -> None:
+    future = msgpack.packb({"_type": "AgentState", "_v": 4, "health": 1})
+    with pytest.raises(NewerVersionError, match=r"version 4 is newer.*upgrade Lodestone"):
+        AGENT_STATE.decode(future)
+
+
+@pytest.mark.parametrize(
+    ("record", "words"),
+    [
+        ({"_type": "Horse", "_v": 1}, "expected a AgentState record"),
+        ({"_type": "AgentState"}, "no valid version"),
+        ({"_type": "AgentState", "_v": 3, "health": "full"}, "health must be a number"),
+        ({"_type": "AgentState", "_v": 1, "health": 1, "position": {"x": 1, "y": 2}}, "position.z is missing"),
+        ({"_type": "AgentState", "_v": 1, "health": 1, "position": {"x": 1, "y": 2, "z": 3}, "mana": 3},
+         "mana is not a field"),
+        ({"_type": "AgentState", "_v": 2, "health": 1, "position": {"x": 1, "y": 2, "z": 3},
+          "inventory": [{"type": "dirt", "count": "many"}]}, r"inventory\[0\].count must be an integer"),
+    ],
+)
+def test_bad_records_name_the_field(record: dict[str, Any], words: str) -> None:
+    with pytest.raises(RecordError, match=words):
+        AGENT_STATE.decode(msgpack.packb(record))
+
+
+def test_decoding_never_trusts_the_type_named_in_the_data() -> None:
+    with pytest.raises(RecordError):
+        AGENT_STATE.decode(msgpack.packb({"_type": "os.system", "_v": 1}))
+    with pytest.raises(RecordError, match="not valid msgpack"):
+        AGENT_STATE.decode(b"\xc1")
+
+
+numbers = st.one_of(st.integers(-(2**31), 2**31), st.floats(allow_nan=False, allow_infinity=False))
+positions = st.fixed_dictionaries({"x": numbers, "y": numbers, "z": numbers})
+items = st.fixed_dictionaries(
+    {"type": st.text(max_size=12), "count": st.integers(0, 64)},
+    optional={"slot": st.one_of(st.none(), st.integers(0, 35))},
+)
+v1_states = st.fixed_dictionaries({"health": numbers, "position": positions})
+v2_states = st.fixed_dictionaries({"health": numbers, "position": positions, "inventory": st.lists(items, max_size=5)})
+
+
+@given(v1_states)
+def test_any_v1_record_migrates_to_a_valid_current_record(state: dict[str, Any]) -> None:
+    current = AGENT_STATE.decode(AGENT_STATE.encode(state, 1))
+    assert AGENT_STATE.validate(current) == current
+    assert current["health"] == state["health"] and current["position"] == state["position"]
+
+
+@given(v2_states)
+def test_any_v2_record_migrates_and_round_trips(state: dict[str, Any]) -> None:
+    current = AGENT_STATE.decode(AGENT_STATE.encode(state, 2))
+    assert AGENT_STATE.decode(AGENT_STATE.encode(current)) == current
+    assert [item["type"] for item in current["inventory"]] == [item["type"] for item in state["inventory"]]
