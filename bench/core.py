@@ -1,14 +1,13 @@
-"""Lodestone core benchmark: storage.put/get over ZeroMQ versus Redis HSET/HGET (AOF on).
+"""Lodestone core benchmark: storage.put/get over ZeroMQ versus Redis HSET/HGET with AOF.
 
-Per agent count: a fresh Lodestone daemon and fresh Redis servers (appendfsync always,
-everysec), every agent's ~300-byte msgpack state written once, then four timed phases:
-lockstep write/read (one connection, one request in flight; a zmq.REQ socket for
-Lodestone) and pipelined write/read (8 connections in one process on one zmq.Poller,
-each with a sliding window of 64 requests outstanding: a new request goes out as soon
-as a reply arrives; latency is send-to-reply, queueing included). Requests are
-pre-built; agents are picked uniformly at random, the same sequence for every server.
-"gen CPU" is the load generator's CPU time over wall time (100% = one core busy: the
-generator, not the server, is the limit); "server CPU" is the server process's.
+For each agent count: a fresh Lodestone daemon and fresh Redis servers (appendfsync always and
+everysec); every agent's ~300-byte msgpack state is written once, then four timed phases run:
+lockstep write/read (one connection, one request in flight; a zmq.REQ socket for Lodestone) and
+pipelined write/read (8 connections in one process on one zmq.Poller, each keeping a sliding
+window of 64 requests outstanding: a new request goes out as soon as a reply arrives; latency is
+send-to-reply, queueing included). Requests are pre-built; agents are picked uniformly at random,
+the same sequence for every server. "gen" CPU is this load generator's CPU time over wall time
+(100% = one core busy: the generator, not the server, is the limit); "server" is the server's.
 
 Usage: python bench/core.py [--quick] [--agents 1000,10000] [--seconds N] [--out FILE]
 """
@@ -30,7 +29,6 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,15 +42,16 @@ PHASES = ("lockstep write", "lockstep read", "pipelined write", "pipelined read"
 SYSTEMS = ("Lodestone", "Redis always", "Redis everysec")
 pc = time.perf_counter_ns
 Ctx = zmq.Context[zmq.Socket[bytes]]
-Call = Callable[[int], str | None]  # sends request i, waits, returns an error description or None
 
 
 def agent_state(i: int, rng: random.Random) -> dict[str, Any]:
+    items = [("oak_log", 12), ("cobblestone", 64), ("bread", 5), ("iron_pickaxe", 1)]
     return {
-        "name": f"steve-{i}", "health": 20, "maxHealth": 20,
+        "name": f"steve-{i}",
+        "health": 20,
+        "maxHealth": 20,
         "position": {"x": rng.uniform(-500, 500), "y": 64.0, "z": rng.uniform(-500, 500)},
-        "inventory": [{"type": t, "count": c, "slot": s} for s, (t, c) in enumerate(
-            [("oak_log", 12), ("cobblestone", 64), ("bread", 5), ("iron_pickaxe", 1)])],
+        "inventory": [{"type": t, "count": c, "slot": s} for s, (t, c) in enumerate(items)],
         "tasks": [{"kind": "gather", "item": "oak_log", "goal": 64}, {"kind": "build", "item": "hut"}],
         "stats": {"blocksMined": 1200, "ticksAlive": 480000},
     }
@@ -60,9 +59,8 @@ def agent_state(i: int, rng: random.Random) -> dict[str, Any]:
 
 @dataclass
 class Workload:
-    names: list[str]
     states: list[dict[str, Any]]
-    blobs: list[bytes]
+    blobs: list[bytes]  # the same states, packed
     picks: list[int]  # the agent of each pooled request, shared by all servers
 
     @classmethod
@@ -70,7 +68,7 @@ class Workload:
         rng = random.Random(n)
         states = [agent_state(i, rng) for i in range(n)]
         picks = [rng.randrange(n) for _ in range(max(8192, 2 * n))]
-        return cls([f"steve-{i}" for i in range(n)], states, [msgpack.packb(s) for s in states], picks)
+        return cls(states, [msgpack.packb(s) for s in states], picks)
 
 
 @dataclass
@@ -82,7 +80,6 @@ class Result:
     srv_cpu: float = 0.0
     p50: float = float("nan")
     p99: float = float("nan")
-    first_error: str | None = None
 
     @property
     def rate(self) -> float:
@@ -98,19 +95,19 @@ class Result:
 
 
 class Server:
-    """A server subprocess in its own session (Ctrl-C reaches only us); output goes to a log."""
+    """A server subprocess in its own session (so Ctrl-C reaches only us), output to a log file."""
 
     def __init__(self, name: str, argv: list[str], cwd: Path, log: Path) -> None:
         self.name, self.log = name, log
         with log.open("wb") as out:
-            self.proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=out, start_new_session=True)
 
     def cpu(self) -> float:
-        try:
+        """CPU seconds (user + system, all threads) used by the server process so far."""
+        with contextlib.suppress(OSError):
             stat = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime, all threads
+            return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0
 
     def check(self) -> None:
         if self.proc.poll() is not None:
@@ -133,33 +130,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def check_reply(rep: Any, read: bool, rid: int | None = None) -> str | None:
-    """None if rep is an ok reply (with found=true for reads, echoing rid if given), else why not."""
-    ok = isinstance(rep, dict) and rep.get("ok") is True and (rid is None or rep.get("id") == rid)
-    if ok and read:
-        res = rep.get("result")
-        ok = isinstance(res, dict) and res.get("found") is True
-    return None if ok else repr(rep)[:300]
-
-
 class Conn(Protocol):
-    """One pipelined connection over a pool of pre-built requests."""
+    """A connection sending requests from a pool of pre-built ones, in order from `start`."""
 
     first_error: str | None
 
     def handle(self) -> Any: ...  # a zmq socket or a file descriptor, for zmq.Poller
     def send(self, n: int) -> None: ...  # send the next n requests of the pool
-    def drain(self, lat: list[int]) -> tuple[int, int]: ...  # read ready replies: (replies, bad ones)
+    def drain(self, lat: list[int], block: bool = False) -> tuple[int, int]:
+        """Read the replies that are ready (block: wait for one); append latencies; (replies, bad)."""
+
     def pending(self) -> int: ...
     def close(self) -> None: ...
 
 
-class ZmqConn:
-    """A DEALER socket; request id = index of the body in the pool, unique among in-flight ones."""
+def check_reply(rep: Any, read: bool) -> str | None:
+    """None for an ok reply (with found=true for a read), else a description of the reply."""
+    ok = isinstance(rep, dict) and rep.get("ok") is True
+    if ok and read:
+        res = rep.get("result")
+        ok = isinstance(res, dict) and res.get("found") is True
+    return None if ok else f"{rep!r:.300}"
 
-    def __init__(self, ctx: Ctx, ep: str, bodies: list[bytes], start: int, read: bool) -> None:
-        self.sock = ctx.socket(zmq.DEALER)
+
+class ZmqConn:
+    """A DEALER (pipelined) or REQ (lockstep) socket; request id = the body's index in the pool."""
+
+    def __init__(self, ctx: Ctx, ep: str, bodies: list[bytes], start: int, read: bool, kind: int) -> None:
+        self.sock, self.dealer = ctx.socket(kind), kind == zmq.DEALER
         self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.RCVTIMEO, 10_000)
         self.sock.connect(ep)
         self.bodies, self.cur, self.read = bodies, start % len(bodies), read
         self.inflight: dict[int, int] = {}  # request id -> send time
@@ -171,31 +171,33 @@ class ZmqConn:
     def send(self, n: int) -> None:
         sock, bodies, inflight, cur, size = self.sock, self.bodies, self.inflight, self.cur, len(self.bodies)
         for _ in range(n):
-            while cur in inflight:  # a slow reply still holds this id: skip it
+            while cur in inflight:  # ids are unique among in-flight requests: skip one still held
                 cur = (cur + 1) % size
             inflight[cur] = pc()
-            sock.send(b"", zmq.SNDMORE)
+            if self.dealer:
+                sock.send(b"", zmq.SNDMORE)
             sock.send(bodies[cur])
             cur = (cur + 1) % size
         self.cur = cur
 
-    def drain(self, lat: list[int]) -> tuple[int, int]:
+    def drain(self, lat: list[int], block: bool = False) -> tuple[int, int]:
         done = bad = 0
-        while True:
+        flags = 0 if block else zmq.NOBLOCK
+        while self.inflight:  # (a REQ socket must not recv again once its one reply is in)
             try:
-                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+                frames = self.sock.recv_multipart(flags)
             except zmq.Again:
-                return done, bad
-            t = pc()
+                break
+            t, flags = pc(), zmq.NOBLOCK
             rep = msgpack.unpackb(frames[-1])
             t0 = self.inflight.pop(rep.get("id", -1), None) if isinstance(rep, dict) else None
-            done += 1
             err = check_reply(rep, self.read) if t0 is not None else f"unknown id: {rep!r:.200}"
             if t0 is not None:
                 lat.append(t - t0)
             if err:
-                bad += 1
-                self.first_error = self.first_error or err
+                bad, self.first_error = bad + 1, self.first_error or err
+            done += 1
+        return done, bad
 
     def pending(self) -> int:
         return len(self.inflight)
@@ -205,7 +207,7 @@ class ZmqConn:
 
 
 def parse_resp(buf: bytearray, read: bool) -> tuple[int, int, int, bytes]:
-    """Count complete RESP replies: (bytes used, replies, unexpected replies, first unexpected header)."""
+    """Count complete RESP replies: (bytes used, replies, unexpected replies, first unexpected)."""
     pos = done = bad = 0
     first = b""
     while (nl := buf.find(b"\r\n", pos)) >= 0:
@@ -241,32 +243,27 @@ class RedisConn:
 
     def send(self, n: int) -> None:  # one write for the n commands, as a pipelining client does
         cmds, cur, size = self.cmds, self.cur, len(self.cmds)
-        self.sock.sendall(b"".join([cmds[(cur + k) % size] for k in range(n)]))
+        data = b"".join([cmds[(cur + k) % size] for k in range(n)])
+        self.sent.extend([pc()] * n)  # before sendall: on loopback it already runs the server's receive path
+        self.sock.sendall(data)
         self.cur = (cur + n) % size
-        self.sent.extend([pc()] * n)
 
-    def _read(self) -> tuple[int, int]:
-        if not (got := self.sock.recv_into(self.chunk)):  # into a reused buffer: no allocation per read
-            raise ConnectionError("redis closed the connection")
-        self.buf += memoryview(self.chunk)[:got]
-        used, done, bad, first = parse_resp(self.buf, self.read)
-        del self.buf[:used]
-        if bad:
-            self.first_error = self.first_error or repr(first)
-        return done, bad
-
-    def drain(self, lat: list[int]) -> tuple[int, int]:
-        done, bad = self._read()
+    def drain(self, lat: list[int], block: bool = False) -> tuple[int, int]:
+        done = bad = 0
+        while not done:  # recv blocks only if nothing was ready, i.e. when blocking is wanted
+            if not (got := self.sock.recv_into(self.chunk)):  # a reused buffer: no allocation per read
+                raise ConnectionError("redis closed the connection")
+            self.buf += memoryview(self.chunk)[:got]
+            used, done, bad, first = parse_resp(self.buf, self.read)
+            del self.buf[:used]
+            if bad:
+                self.first_error = self.first_error or repr(first)
+            if not block:
+                break
         t, sent = pc(), self.sent
         for _ in range(done):
             lat.append(t - sent.popleft())
         return done, bad
-
-    def call(self, i: int) -> str | None:  # lockstep
-        self.sock.sendall(self.cmds[i % len(self.cmds)])
-        while not (replies := self._read())[0]:
-            pass
-        return self.first_error if replies[1] else None
 
     def pending(self) -> int:
         return len(self.sent)
@@ -280,10 +277,11 @@ class Lodestone:
         self.name, self.ctx, self.ep = "Lodestone", ctx, f"tcp://127.0.0.1:{free_port()}"
         (tmp / "data").mkdir()
         argv = [sys.executable, "-m", "daemon", "serve", "--data-dir", str(tmp / "data"), "--rpc", self.ep]
-        self.server = Server("the Lodestone daemon", [*argv, "--pub", f"tcp://127.0.0.1:{free_port()}"], REPO, tmp / "daemon.log")
+        argv += ["--pub", f"tcp://127.0.0.1:{free_port()}"]
+        self.server = Server("the Lodestone daemon", argv, REPO, tmp / "daemon.log")
 
     def wait_ready(self) -> str:
-        """Ping until the daemon answers (20 s); returns its version."""
+        """Ping until the daemon answers (20 s at most); returns its version."""
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(self.ep)
@@ -305,25 +303,12 @@ class Lodestone:
         op, out = ("storage.put" if write else "storage.get"), []
         for rid, a in enumerate(order):
             args = {"key": "state", "value": w.states[a]} if write else {"key": "state"}
-            target = {"class": "Agent", "name": w.names[a]}
+            target = {"class": "Agent", "name": f"steve-{a}"}
             out.append(msgpack.packb({"v": 1, "id": rid, "op": op, "target": target, "args": args}))
         return out
 
-    def conn(self, reqs: list[bytes], start: int, read: bool) -> Conn:
-        return ZmqConn(self.ctx, self.ep, reqs, start, read)
-
-    def lockstep(self, reqs: list[bytes], read: bool) -> tuple[Call, Callable[[], None]]:
-        sock = self.ctx.socket(zmq.REQ)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVTIMEO, 10_000)
-        sock.connect(self.ep)
-
-        def call(i: int) -> str | None:
-            j = i % len(reqs)
-            sock.send(reqs[j])
-            return check_reply(msgpack.unpackb(sock.recv()), read, j)
-
-        return call, sock.close
+    def conn(self, reqs: list[bytes], start: int, read: bool, lockstep: bool = False) -> Conn:
+        return ZmqConn(self.ctx, self.ep, reqs, start, read, zmq.REQ if lockstep else zmq.DEALER)
 
 
 def resp(*parts: bytes) -> bytes:
@@ -349,42 +334,38 @@ class Redis:
         raise TimeoutError("redis-server did not answer PING within 20 s")
 
     def build(self, w: Workload, write: bool, order: list[int]) -> list[bytes]:
-        keys = [(a, b"agent:" + w.names[a].encode()) for a in order]
         if write:
-            return [resp(b"HSET", k, b"state", w.blobs[a]) for a, k in keys]
-        return [resp(b"HGET", k, b"state") for _, k in keys]
+            return [resp(b"HSET", b"agent:steve-%d" % a, b"state", w.blobs[a]) for a in order]
+        return [resp(b"HGET", b"agent:steve-%d" % a, b"state") for a in order]
 
-    def conn(self, reqs: list[bytes], start: int, read: bool) -> Conn:
+    def conn(self, reqs: list[bytes], start: int, read: bool, lockstep: bool = False) -> Conn:
         return RedisConn(self.port, reqs, start, read)
 
-    def lockstep(self, reqs: list[bytes], read: bool) -> tuple[Call, Callable[[], None]]:
-        c = RedisConn(self.port, reqs, 0, read)
-        return c.call, c.close
 
-
-def run_lockstep(call: Call, seconds: float, srv: Server) -> Result:
+def run_lockstep(conns: list[Conn], seconds: float, srv: Server) -> Result:
+    """One request in flight on one connection: send, block for the reply, repeat."""
+    c, r = conns[0], Result()
     lat: list[int] = []
-    r, i = Result(), 0
     cpu0, srv0 = time.process_time(), srv.cpu()
     start = pc()
     end = start + int(seconds * 1e9)
-    while (t0 := pc()) < end:
-        err = call(i)
-        lat.append(pc() - t0)
-        i += 1
-        if err:
-            r.errors += 1
-            r.first_error = r.first_error or err
-    r.ops, r.wall = i, (pc() - start) / 1e9
+    while pc() < end:
+        c.send(1)
+        done, bad = c.drain(lat, block=True)
+        if not done:
+            srv.check()  # a crash explains itself better than the timeout
+            raise TimeoutError(f"{srv.name}: no reply within 10 s")
+        r.ops, r.errors = r.ops + done, r.errors + bad
+    r.wall = (pc() - start) / 1e9
     return r.finish(lat, cpu0, srv0, srv)
 
 
 def run_pipelined(conns: list[Conn], seconds: float, srv: Server) -> Result:
-    poller, by_handle = zmq.Poller(), {c.handle(): c for c in conns}
+    """WINDOW requests in flight per connection, topped up as replies arrive; one poller for all."""
+    poller, by_handle, r = zmq.Poller(), {c.handle(): c for c in conns}, Result()
+    lat: list[int] = []
     for h in by_handle:
         poller.register(h, zmq.POLLIN)
-    lat: list[int] = []
-    r = Result()
     cpu0, srv0 = time.process_time(), srv.cpu()
     start = pc()
     end = start + int(seconds * 1e9)
@@ -403,15 +384,13 @@ def run_pipelined(conns: list[Conn], seconds: float, srv: Server) -> Result:
     while any(c.pending() for c in conns) and time.monotonic() < deadline:
         for h, _ in poller.poll(200):
             by_handle[h].drain([])
-    lost = sum(c.pending() for c in conns)
-    r.errors += lost
-    r.first_error = next((c.first_error for c in conns if c.first_error), None) or (
-        f"{lost} requests never answered" if lost else None)
+    r.errors += sum(c.pending() for c in conns)  # never answered
     return r
 
 
-def populate(t: Lodestone | Redis, n: int, w: Workload) -> None:
+def populate(t: Lodestone | Redis, w: Workload) -> None:
     """Write every agent's state exactly once, POPULATE_WINDOW requests in flight."""
+    n = len(w.states)
     c = t.conn(t.build(w, True, list(range(n))), 0, False)
     poller = zmq.Poller()
     poller.register(c.handle(), zmq.POLLIN)
@@ -431,46 +410,43 @@ def populate(t: Lodestone | Redis, n: int, w: Workload) -> None:
 
 
 def bench_target(t: Lodestone | Redis, w: Workload, seconds: float) -> dict[str, Result]:
-    populate(t, len(w.names), w)
+    populate(t, w)
     out: dict[str, Result] = {}
     for phase in PHASES:
-        write = phase.endswith("write")
-        reqs = t.build(w, write, w.picks)
-        if phase.startswith("lockstep"):
-            call, close = t.lockstep(reqs, not write)
-            try:
-                r = run_lockstep(call, seconds, t.server)
-            finally:
-                close()
-        else:
-            conns = [t.conn(reqs, k * len(reqs) // CONNS, not write) for k in range(CONNS)]
-            try:
-                r = run_pipelined(conns, seconds, t.server)
-            finally:
-                for c in conns:
-                    c.close()
+        lockstep, write = phase.startswith("lockstep"), phase.endswith("write")
+        reqs, nconns = t.build(w, write, w.picks), 1 if lockstep else CONNS
+        conns = [t.conn(reqs, k * len(reqs) // nconns, not write, lockstep) for k in range(nconns)]
+        try:
+            r = out[phase] = (run_lockstep if lockstep else run_pipelined)(conns, seconds, t.server)
+        finally:
+            for c in conns:
+                c.close()
         t.server.check()
-        out[phase] = r
-        print(f"  {phase:16} {r.rate:>9,.0f} ops/s  p50 {r.p50:8.1f} us  p99 {r.p99:8.1f} us"
-              f"  gen CPU {r.gen_cpu:4.0%}  server CPU {r.srv_cpu:4.0%}")
+        print(
+            f"  {phase:16} {r.rate:>9,.0f} ops/s  p50 {r.p50:8.1f} us  p99 {r.p99:8.1f} us"
+            f"  gen CPU {r.gen_cpu:4.0%}  server CPU {r.srv_cpu:4.0%}"
+        )
         if r.errors:
-            print(f"  !!!!! {t.name} {phase}: {r.errors} ERROR REPLIES, first: {r.first_error}")
+            first = next((c.first_error for c in conns if c.first_error), "no reply")
+            print(f"  !!!!! {t.name} {phase}: {r.errors} ERROR REPLIES, first: {first}")
     return out
 
 
 def header(lodestone: str) -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
     v = {p: importlib.metadata.version(p) for p in ("pyzmq", "msgpack", "lmdb")}
     redis = "absent"
     if shutil.which("redis-server"):
-        out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True, check=False).stdout
+        out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
         redis = next((f[2:] for f in out.split() if f.startswith("v=")), out.strip())
-    u = platform.uname()
-    return (f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}\n"
-            f"- uname -srm: {u.system} {u.release} {u.machine}\n- cpu: {cpu}, {os.cpu_count()} cores\n"
-            f"- python {platform.python_version()}, pyzmq {v['pyzmq']} (libzmq {zmq.zmq_version()}), "
-            f"msgpack {v['msgpack']}, lmdb {v['lmdb']}, lodestone {lodestone}, redis-server {redis}")
+    now, u = datetime.datetime.now().astimezone().isoformat(timespec="seconds"), platform.uname()
+    return (
+        f"- date: {now}\n- uname -srm: {u.system} {u.release} {u.machine}\n"
+        f"- cpu: {cpu}, {os.cpu_count()} cores\n- python {platform.python_version()}, "
+        f"pyzmq {v['pyzmq']} (libzmq {zmq.zmq_version()}), msgpack {v['msgpack']}, lmdb {v['lmdb']}, "
+        f"lodestone {lodestone}, redis-server {redis}"
+    )
 
 
 def table(res: dict[tuple[str, int], dict[str, Result]], agents: list[int]) -> str:
@@ -483,24 +459,26 @@ def table(res: dict[tuple[str, int], dict[str, Result]], agents: list[int]) -> s
     def ratio(a: Result | None, b: Result | None) -> str:
         return f"{a.rate / b.rate:.2f}x" if a and b and b.rate else "n/a"
 
-    head = ("| agents | phase | Lodestone ops/s | p50 us | p99 us | Redis always ops/s (p50/p99 us) "
-            "| Redis everysec ops/s (p50/p99 us) | Lodestone / Redis always | Lodestone / Redis everysec |")
-    rows = [head, "|" + "---|" * 9]
+    rows = [
+        "| agents | phase | Lodestone ops/s | p50 us | p99 us | Redis always ops/s (p50/p99 us) "
+        "| Redis everysec ops/s (p50/p99 us) | Lodestone / Redis always | Lodestone / Redis everysec |",
+        "|" + "---|" * 9,
+    ]
     cpu = ["| agents | phase | Lodestone | Redis always | Redis everysec |", "|" + "---|" * 5]
     for n in agents:
         for ph in PHASES:
             lo, ra, re = (res.get((s, n), {}).get(ph) for s in SYSTEMS)
             p50, p99 = (f"{lo.p50:.0f}", f"{lo.p99:.0f}") if lo else ("n/a", "n/a")
-            rows.append(f"| {n:,} | {ph} | {cell(lo, False)} | {p50} | {p99} | {cell(ra)} | {cell(re)} "
-                        f"| {ratio(lo, ra)} | {ratio(lo, re)} |")
-            cpu.append(f"| {n:,} | {ph} | " + " | ".join(
-                f"{x.gen_cpu:.0%} / {x.srv_cpu:.0%}" if x else "n/a" for x in (lo, ra, re)) + " |")
+            rows.append(
+                f"| {n:,} | {ph} | {cell(lo, False)} | {p50} | {p99} | {cell(ra)} | {cell(re)} "
+                f"| {ratio(lo, ra)} | {ratio(lo, re)} |"
+            )
+            use = [f"{x.gen_cpu:.0%} / {x.srv_cpu:.0%}" if x else "n/a" for x in (lo, ra, re)]
+            cpu.append(f"| {n:,} | {ph} | {' | '.join(use)} |")
     lines = [*rows, "", "CPU use, load generator / server process (100% = one core):", "", *cpu, ""]
-    if len(agents) > 1:
-        for s in SYSTEMS:
-            a, b = (res.get((s, n), {}).get("pipelined write") for n in (agents[-1], agents[0]))
-            lines.append(f"- {s}: pipelined-write throughput, {agents[-1]:,} agents / {agents[0]:,} agents"
-                         f" = {ratio(a, b)}")
+    for s in SYSTEMS if len(agents) > 1 else ():
+        a, b = (res.get((s, n), {}).get("pipelined write") for n in (agents[-1], agents[0]))
+        lines.append(f"- {s}: pipelined-write ops/s, {agents[-1]:,} / {agents[0]:,} agents = {ratio(a, b)}")
     return "\n".join(lines)
 
 
@@ -521,13 +499,14 @@ def main() -> int:
     if not redis:
         print("redis-server is absent from PATH: the Redis columns are skipped")
     ctx: Ctx = zmq.Context()
+    status = 0
     try:
         for n in agents:
             w = Workload.make(n)
             size = sorted(len(b) for b in w.blobs)
-            print(f"\n## {n:,} agents; state {len(w.blobs[0])} bytes packed (steve-0), {size[0]}..{size[-1]} overall")
+            print(f"\n## {n:,} agents; state {len(w.blobs[0])} bytes packed ({size[0]}..{size[-1]})")
             for cfg in ["lodestone", *redis]:
-                with contextlib.ExitStack() as stack:  # stop the server, then remove its directory
+                with contextlib.ExitStack() as stack:  # stops the server, then removes its directory
                     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lodestone-bench-")))
                     t = Lodestone(ctx, tmp) if cfg == "lodestone" else Redis(cfg, tmp)
                     stack.callback(t.server.stop)
@@ -537,18 +516,22 @@ def main() -> int:
                     res[(t.name, n)] = bench_target(t, w, seconds)
     except KeyboardInterrupt:
         print("\ninterrupted; servers stopped")
-        return 130
-    except (RuntimeError, OSError) as exc:  # TimeoutError is an OSError
+        status = 130
+    except (RuntimeError, OSError) as exc:  # TimeoutError and ConnectionError are OSErrors
         print(f"\nerror: {exc}", file=sys.stderr)
-        return 1
+        status = 1
     finally:
         ctx.destroy(linger=0)
-    report = (f"# Lodestone core benchmark\n\n{header(version)}\n- {seconds:g} s per phase; pipelined = {CONNS} "
-              f"connections x {WINDOW} in flight (sliding window), one process\n\n{table(res, agents)}\n")
+    if status and not res:
+        return status
+    if status:
+        print("\n(partial results: the run did not finish)")
+    setup = f"{seconds:g} s per phase; pipelined = {CONNS} connections x {WINDOW} in flight (sliding window)"
+    report = f"# Lodestone core benchmark\n\n{header(version)}\n- {setup}\n\n{table(res, agents)}\n"
     print("\n" + report)
     if args.out:
         args.out.write_text(report)
-    return 0
+    return status
 
 
 if __name__ == "__main__":
