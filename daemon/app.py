@@ -49,6 +49,9 @@ def runtime_options(config: Config) -> RuntimeOptions:
         idempotency_window_ms=config.idempotency_window_s * 1000,
         alarm_retry=RetryPolicy(base_ms=config.alarm_retry_base_ms, max_retries=config.alarm_max_retries),
         alarm_batch=config.cycle_max_requests,
+        class_options=config.class_options,
+        resident_limit=config.max_resident_objects,
+        resident_idle_s=config.resident_idle_s,
     )
 
 

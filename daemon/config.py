@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from daemon.class_migrations import Step, parse_steps
@@ -43,6 +44,9 @@ class Config:
     declared_classes: tuple[str, ...] = ()
     allow_undeclared_classes: bool = True
     class_modules: tuple[str, ...] = ()
+    class_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    max_resident_objects: int = 10_000
+    resident_idle_s: int = 300
     class_migrations: tuple[Step, ...] = ()
     metrics: str | None = None
 
@@ -51,7 +55,7 @@ class Config:
 LIVE_KEYS = ("log_level", "cycle_max_requests")
 
 _CLASSES_KEYS = {"declared": "declared_classes", "allow_undeclared": "allow_undeclared_classes",
-                 "modules": "class_modules"}
+                 "modules": "class_modules", "options": "class_options"}
 _TOP_LEVEL = {f.name for f in fields(Config)} - set(_CLASSES_KEYS.values()) - {"class_migrations"}
 _CLASSES_TABLE = set(_CLASSES_KEYS)
 
@@ -148,6 +152,11 @@ def _build(values: dict[str, Any], source: str) -> Config:
             if not isinstance(modules, list | tuple) or not all(isinstance(m, str) for m in modules):
                 raise ConfigError(f"{source}: classes.modules must be a list of module names")
             checked[key] = tuple(modules)
+        elif key == "class_options":
+            options = values[key]
+            if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+                raise ConfigError(f"{source}: [classes.options.<Class>] tables hold each class's options")
+            checked[key] = MappingProxyType({name: MappingProxyType(dict(v)) for name, v in options.items()})
         elif key == "class_migrations":
             checked[key] = tuple(values[key])
         elif key == "alarm_max_retries":

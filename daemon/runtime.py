@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import lmdb
 
 from daemon import alarms, idempotency
-from daemon.classes import AlarmInfo, ObjectClass, Turn
+from daemon.classes import AlarmInfo, ObjectClass
 from daemon.envelope import Request
 from daemon.errors import BadRequest, NotFound, Unavailable, UnknownOp, to_wire
 from daemon.ids import IdFactory, check_class_name
@@ -27,6 +27,7 @@ from daemon.objects import UNCHANGED, ChangeEvent, ObjectRef
 from daemon.ops import OPS, check_args
 from daemon.storage import Cycle, Store, list_objects
 from daemon.telemetry import encode_alarm
+from daemon.turns import Residents, Session
 from schemas.wire import SUPPORTED_VERSIONS, ok_reply
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ class RuntimeOptions:
     idempotency_window_ms: int = 3_600_000
     alarm_retry: alarms.RetryPolicy = field(default_factory=alarms.RetryPolicy)
     alarm_batch: int = 1024
+    class_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    resident_limit: int = 10_000
+    resident_idle_s: float = 300.0
 
 
 class Runtime:
@@ -89,6 +93,8 @@ class Runtime:
         self.last_commit_ms = 0
         self._declared = frozenset(self.options.declared_classes) | frozenset(self.classes)
         self.retired: dict[str, str] = {}
+        self.residents = Residents(self.options.class_options, self.options.resident_limit,
+                                   self.options.resident_idle_s)
         self._rng = rng or random.Random()
         self._name_ids: dict[tuple[str, str], str] = {}
         self._next_sweep_ms = 0
@@ -169,8 +175,10 @@ class Runtime:
         ``UNAVAILABLE`` and nothing is written.
         """
 
+        self.residents.evict_idle()
+
         def work(cycle: Cycle, now: int, result: CycleResult) -> None:
-            result.replies = [self._turn(cycle, request, now) for request in requests]
+            result.replies = [self._turn(cycle, request, now, result.notices) for request in requests]
 
         outcome = self._in_cycle(len(requests), work)
         if isinstance(outcome, Exception):
@@ -178,11 +186,11 @@ class Runtime:
         self.counters["requests"] += len(requests)
         return outcome
 
-    def _turn(self, cycle: Cycle, request: Request, now: int) -> dict[str, Any]:
+    def _turn(self, cycle: Cycle, request: Request, now: int, notices: list[tuple[bytes, bytes]]) -> dict[str, Any]:
         op = OPS.get(request.op)
+        if op is None:
+            return self._class_turn(cycle, request, now, notices)
         try:
-            if op is None:
-                raise UnknownOp(f"unknown op {request.op!r}; known ops are {', '.join(sorted(OPS))}")
             check_args(request.op, op, request.args)
             if not op.takes_target:
                 return ok_reply(request.id, op.run(self, None, request.args))
@@ -202,10 +210,53 @@ class Runtime:
             self.counters[f"errors.{reply['error']['code']}"] += 1
             return reply
         cycle.apply(storage.changes)
+        if op.writes:
+            self.residents.drop(ref.id)  # its storage changed under its in-memory form
         if idem is not None:
             expires = now + self.options.idempotency_window_ms
             idempotency.remember(cycle.txn, cycle.system, ref.id, idem, result, expires)
         return ok_reply(request.id, result)
+
+    def _class_turn(
+        self, cycle: Cycle, request: Request, now: int, notices: list[tuple[bytes, bytes]]
+    ) -> dict[str, Any]:
+        """Run a class op (``<Class>.<method>``) as a turn, with the calls it makes."""
+        session: Session | None = None
+        try:
+            class_name, _, method = request.op.partition(".")
+            cls = self.classes.get(class_name)
+            if cls is None or method not in cls.ops:
+                known = sorted([*OPS, *(f"{name}.{m}" for name, c in self.classes.items() for m in c.ops)])
+                raise UnknownOp(f"unknown op {request.op!r}; known ops are {', '.join(known)}")
+            ref = self.resolve(request.target)
+            if ref.class_name != class_name:
+                raise BadRequest(f"{request.op} needs a {class_name} target, got a {ref.class_name}")
+            idem = request.idem if cls.ops[method][1] else None
+            if idem is not None:
+                seen, result = idempotency.lookup(cycle.txn, cycle.system, ref.id, idem, now)
+                if seen:
+                    self.counters["idempotent_replays"] += 1
+                    return ok_reply(request.id, result)
+            session = self._session(cycle, now)
+            result = session.invoke(ref, method, request.args)
+        except lmdb.Error:
+            raise
+        except Exception as exc:
+            if session is not None:
+                for object_id in session.touched():
+                    self.residents.drop(object_id)
+            reply = to_wire(request.id, exc)
+            self.counters[f"errors.{reply['error']['code']}"] += 1
+            return reply
+        session.commit_to_cycle()
+        notices.extend(session.notices)
+        if idem is not None:
+            expires = now + self.options.idempotency_window_ms
+            idempotency.remember(cycle.txn, cycle.system, ref.id, idem, result, expires)
+        return ok_reply(request.id, result)
+
+    def _session(self, cycle: Cycle, now: int) -> Session:
+        return Session(cycle, now, self.classes, self.residents, self.resolve)
 
     # alarms ----------------------------------------------------------------
     def run_alarms(self) -> CycleResult:
@@ -242,18 +293,22 @@ class Runtime:
             notices.append(encode_alarm("alarm", ref.class_name, ref.id, ref.name, record.scheduled_ms, fired_ms=now))
             self.counters["alarms.published"] += 1
             return
-        storage = cycle.storage(ref)
+        session = self._session(cycle, now)
+        storage = session.storage(ref)
         storage.changes.alarm_hidden = True
         try:
-            cls().on_alarm(Turn(ref, storage, now), AlarmInfo(record.scheduled_ms, record.retry_count))
+            session.instance(ref).on_alarm(session.turn(ref), AlarmInfo(record.scheduled_ms, record.retry_count))
         except lmdb.Error:
             raise
         except Exception as exc:
+            for touched in session.touched():
+                self.residents.drop(touched)
             self._retry_or_drop(cycle, ref, record, storage.changes.alarm is None, exc, now, notices)
             return
         if storage.changes.alarm is UNCHANGED:
             storage.changes.alarm = None
-        cycle.apply(storage.changes)
+        session.commit_to_cycle()
+        notices.extend(session.notices)
         self.counters["alarms.fired"] += 1
 
     def _retry_or_drop(
@@ -313,6 +368,8 @@ class Runtime:
     def stats(self) -> dict[str, Any]:
         return {
             "storage": self.store.stats(),
+            "objects_resident": len(self.residents),
+            "objects_evicted": self.residents.evicted,
             "counters": dict(self.counters),
             "last_commit_ms": self.last_commit_ms,
         }

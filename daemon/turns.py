@@ -1,0 +1,153 @@
+"""A turn as the runtime runs it: the objects it touches, the calls it makes, what it publishes.
+
+A :class:`Session` is one top-level turn (a request, or an alarm delivery).
+Every object the turn reaches, itself or through calls, gets one storage
+view with its own change set; if the turn finishes, the runtime applies them
+all to the cycle's transaction, so a call between objects is as atomic as a
+single object's turn. Calls form a chain: a call back into an object already
+in the chain is refused (it would see its own half-done turn), which is also
+why calls cannot deadlock: one thread runs them, one after the other.
+
+:class:`Residents` keeps the objects' in-memory forms (class instances),
+dropping the least recently used beyond a bound, and those idle too long.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from daemon.classes import ObjectClass, Turn
+from daemon.errors import BadRequest, NotFound, UnknownOp
+from daemon.objects import ObjectRef, ObjectStorage
+
+if TYPE_CHECKING:
+    from daemon.storage import Cycle
+
+MAX_CALL_DEPTH = 8
+
+
+class Residents:
+    """The in-memory forms of objects with behaviour, bounded in number and idle time."""
+
+    def __init__(
+        self,
+        options: Mapping[str, Mapping[str, Any]],
+        limit: int = 10_000,
+        idle_s: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._options = options
+        self._limit = limit
+        self._idle_s = idle_s
+        self._monotonic = monotonic
+        self._instances: OrderedDict[str, tuple[ObjectClass, float]] = OrderedDict()
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._instances)
+
+    def get(self, ref: ObjectRef, cls: type[ObjectClass]) -> ObjectClass:
+        """The object's instance, made on first use."""
+        entry = self._instances.pop(ref.id, None)
+        instance = entry[0] if entry is not None else cls(ref, self._options.get(cls.name, {}))
+        self._instances[ref.id] = (instance, self._monotonic())
+        while len(self._instances) > self._limit:
+            self._instances.popitem(last=False)
+            self.evicted += 1
+        return instance
+
+    def drop(self, object_id: str) -> None:
+        """Forget an object's in-memory form (its storage changed under it, or a turn failed)."""
+        if self._instances.pop(object_id, None) is not None:
+            self.evicted += 1
+
+    def evict_idle(self) -> None:
+        """Drop the instances not used for ``idle_s`` seconds."""
+        cutoff = self._monotonic() - self._idle_s
+        while self._instances:
+            object_id, (_, used) = next(iter(self._instances.items()))
+            if used > cutoff:
+                break
+            del self._instances[object_id]
+            self.evicted += 1
+
+
+class Session:
+    """One top-level turn: the storage views, the call chain and the notices of it."""
+
+    def __init__(
+        self,
+        cycle: Cycle,
+        now_ms: int,
+        classes: Mapping[str, type[ObjectClass]],
+        residents: Residents,
+        resolve: Callable[[dict[str, Any]], ObjectRef],
+    ) -> None:
+        self.cycle = cycle
+        self.now_ms = now_ms
+        self._classes = classes
+        self._residents = residents
+        self._resolve = resolve
+        self.storages: dict[str, ObjectStorage] = {}
+        self.notices: list[tuple[bytes, bytes]] = []
+        self._chain: list[str] = []
+
+    def storage(self, ref: ObjectRef) -> ObjectStorage:
+        """The one storage view of ``ref`` in this turn."""
+        view = self.storages.get(ref.id)
+        if view is None:
+            view = self.storages[ref.id] = self.cycle.storage(ref)
+        return view
+
+    def turn(self, ref: ObjectRef) -> Turn:
+        """The :class:`Turn` handed to ``ref``'s handler."""
+        return Turn(ref, self.storage(ref), self.now_ms, self)
+
+    def instance(self, ref: ObjectRef) -> ObjectClass:
+        """``ref``'s in-memory form; raises ``NotFound`` for a class without behaviour."""
+        cls = self._classes.get(ref.class_name)
+        if cls is None:
+            raise NotFound(f"class {ref.class_name!r} has no ops; only the storage.* ops reach its objects")
+        return self._residents.get(ref, cls)
+
+    def invoke(self, ref: ObjectRef, method: str, args: dict[str, Any]) -> Any:
+        """Run ``method`` of ``ref`` as (part of) this turn."""
+        instance = self.instance(ref)
+        found = type(instance).ops.get(method)
+        if found is None:
+            known = ", ".join(sorted(f"{ref.class_name}.{name}" for name in type(instance).ops))
+            raise UnknownOp(f"{ref.class_name} has no op {method!r}; its ops are {known}")
+        if ref.id in self._chain:
+            raise BadRequest(f"re-entrant call into {ref.class_name} {ref.name or ref.id} refused")
+        if len(self._chain) >= MAX_CALL_DEPTH:
+            raise BadRequest(f"calls between objects nest deeper than {MAX_CALL_DEPTH}")
+        self._chain.append(ref.id)
+        try:
+            return getattr(instance, found[0])(self.turn(ref), args)
+        finally:
+            self._chain.pop()
+
+    # Calls (what handlers reach through their Turn) ------------------------
+    def call(self, caller: ObjectRef, target: ObjectRef, method: str, args: dict[str, Any]) -> Any:
+        return self.invoke(target, method, args)
+
+    def ref(self, class_name: str, name: str) -> ObjectRef:
+        return self._resolve({"class": class_name, "name": name})
+
+    def publish(self, topic: str, body: dict[str, Any]) -> None:
+        self.notices.append((topic.encode(), msgpack.packb(body, use_bin_type=True)))
+
+    # end of the turn --------------------------------------------------------
+    def commit_to_cycle(self) -> None:
+        """Apply every object's change set to the cycle's transaction (the turn finished)."""
+        for view in self.storages.values():
+            self.cycle.apply(view.changes)
+
+    def touched(self) -> list[str]:
+        """Ids of every object this turn reached."""
+        return list(self.storages)
