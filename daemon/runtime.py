@@ -26,7 +26,7 @@ from daemon.ids import IdFactory, check_class_name
 from daemon.objects import UNCHANGED, ChangeEvent, ObjectRef
 from daemon.ops import OPS, check_args
 from daemon.storage import Cycle, Store, list_objects
-from daemon.telemetry import encode_alarm
+from daemon.telemetry import alarm_notice
 from daemon.turns import Residents, Session
 from schemas.wire import SUPPORTED_VERSIONS, ok_reply
 
@@ -50,7 +50,7 @@ class CycleResult:
 
     replies: list[dict[str, Any]] = field(default_factory=list)
     events: list[ChangeEvent] = field(default_factory=list)
-    notices: list[tuple[bytes, bytes]] = field(default_factory=list)
+    notices: list[tuple[bytes, Any]] = field(default_factory=list)
     alarm_times: list[int] = field(default_factory=list)
     more_due: bool = False
 
@@ -186,7 +186,7 @@ class Runtime:
         self.counters["requests"] += len(requests)
         return outcome
 
-    def _turn(self, cycle: Cycle, request: Request, now: int, notices: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    def _turn(self, cycle: Cycle, request: Request, now: int, notices: list[tuple[bytes, Any]]) -> dict[str, Any]:
         op = OPS.get(request.op)
         if op is None:
             return self._class_turn(cycle, request, now, notices)
@@ -218,7 +218,7 @@ class Runtime:
         return ok_reply(request.id, result)
 
     def _class_turn(
-        self, cycle: Cycle, request: Request, now: int, notices: list[tuple[bytes, bytes]]
+        self, cycle: Cycle, request: Request, now: int, notices: list[tuple[bytes, Any]]
     ) -> dict[str, Any]:
         """Run a class op (``<Class>.<method>``) as a turn, with the calls it makes."""
         session: Session | None = None
@@ -282,7 +282,7 @@ class Runtime:
             return CycleResult(more_due=True)
         return outcome
 
-    def _fire(self, cycle: Cycle, object_id: bytes, now: int, notices: list[tuple[bytes, bytes]]) -> None:
+    def _fire(self, cycle: Cycle, object_id: bytes, now: int, notices: list[tuple[bytes, Any]]) -> None:
         record = alarms.read(cycle.txn, cycle.system, object_id)
         if record is None or record.at_ms > now:
             return
@@ -290,7 +290,7 @@ class Runtime:
         cls = self.classes.get(ref.class_name)
         if cls is None or not cls.handles_alarms():
             cycle.write_alarm(ref, None)
-            notices.append(encode_alarm("alarm", ref.class_name, ref.id, ref.name, record.scheduled_ms, fired_ms=now))
+            notices.append(alarm_notice("alarm", ref.class_name, ref.id, ref.name, record.scheduled_ms, fired_ms=now))
             self.counters["alarms.published"] += 1
             return
         session = self._session(cycle, now)
@@ -319,7 +319,7 @@ class Runtime:
         deleted_by_handler: bool,
         exc: Exception,
         now: int,
-        notices: list[tuple[bytes, bytes]],
+        notices: list[tuple[bytes, Any]],
     ) -> None:
         retry = record.retry_count + 1
         policy = self.options.alarm_retry
@@ -333,7 +333,7 @@ class Runtime:
                 "alarm of %s %s (%s) dropped after %d retries; last error: %r",
                 ref.class_name, ref.id, ref.name, policy.max_retries, exc,
             )
-            notices.append(encode_alarm(
+            notices.append(alarm_notice(
                 "alarm_dropped", ref.class_name, ref.id, ref.name, record.scheduled_ms,
                 retries=policy.max_retries, error=repr(exc)[:500],
             ))

@@ -26,12 +26,17 @@ from daemon.envelope import Request, parse
 from daemon.errors import Unavailable, to_wire
 from daemon.runtime import CycleResult, Runtime
 from daemon.scheduler import AlarmScheduler
-from daemon.telemetry import encode_change
+from daemon.telemetry import change_body, change_topic, wanted
 from schemas.wire import ErrorCode, encode, error_reply
 
 log = logging.getLogger(__name__)
 
 _POLL_MS = 1000
+# Plain ints: pyzmq's flag enums cost microseconds per operation on the hot path.
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+_SNDMORE_NOBLOCK = _SNDMORE | _NOBLOCK
+_RCVMORE = int(zmq.RCVMORE)
 # After each alarm cycle, this many of the next due times are (re)armed.
 _ARM_AFTER_FIRE = 64
 # libzmq drops a peer that sends a frame over this, before Python sees it; frames
@@ -48,6 +53,7 @@ class Server:
         self._context = context or zmq.Context.instance()
         self._router: zmq.Socket[bytes] | None = None
         self._pub: zmq.Socket[bytes] | None = None
+        self._subscriptions: set[bytes] = set()
         self._stopping = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -71,7 +77,7 @@ class Server:
         router.setsockopt(zmq.MAXMSGSIZE, self.config.max_frame_bytes * _TRANSPORT_FRAME_FACTOR)
         router.setsockopt(zmq.RCVHWM, 100_000)
         router.setsockopt(zmq.SNDHWM, 100_000)
-        pub = self._context.socket(zmq.PUB)
+        pub = self._context.socket(zmq.XPUB)
         pub.setsockopt(zmq.LINGER, 1000)
         pub.setsockopt(zmq.SNDHWM, 100_000)
         try:
@@ -133,10 +139,13 @@ class Server:
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        poller.register(self._pub, zmq.POLLIN)
         while not self._stopping:
             ready = dict(poller.poll(self.poll_ms))
             if self._wake_r.fileno() in ready:
                 self._drain_wakeups()
+            if self._pub in ready:
+                self._track_subscriptions()
             if self._stopping:
                 break
             if self._reload_requested:
@@ -179,12 +188,16 @@ class Server:
         assert self._router is not None
         batch: list[list[bytes]] = []
         limit = self.config.cycle_max_requests
-        recv = self._router.recv_multipart
+        recv = self._router.recv
+        more = self._router.get
         while len(batch) < limit:
             try:
-                batch.append(recv(zmq.NOBLOCK))
+                frames = [recv(_NOBLOCK)]
             except zmq.Again:
                 break
+            while more(_RCVMORE):
+                frames.append(recv(_NOBLOCK))
+            batch.append(frames)
         return batch
 
     def _serve_batch(self) -> None:
@@ -209,8 +222,11 @@ class Server:
         result = self.runtime.run_cycle(requests)
         if self.on_batch is not None:
             self.on_batch(len(requests), time.perf_counter() - started)
+        send_frame = self._router.send
         for envelope, reply in zip(envelopes, result.replies, strict=True):
-            send([*envelope, self._encode_reply(reply)])
+            for frame in envelope:
+                send_frame(frame, _SNDMORE)
+            send_frame(self._encode_reply(reply))
         self._publish(result)
         if result.alarm_times and self.scheduler is not None:
             self.scheduler.arm(result.alarm_times)
@@ -229,14 +245,43 @@ class Server:
         if result.more_due or self.runtime.alarm_due_times(-1, now, 1):
             scheduler.request_due()
 
-    def _publish(self, result: CycleResult) -> None:
+    def _track_subscriptions(self) -> None:
+        """Read subscribe (1) and unsubscribe (0) messages from the XPUB socket.
+
+        XPUB passes a prefix's first subscription and its last unsubscription
+        only, so a set mirrors what the subscribers want.
+        """
         assert self._pub is not None
-        publish = self._pub.send_multipart
+        while True:
+            try:
+                message = self._pub.recv(_NOBLOCK)
+            except zmq.Again:
+                return
+            if message[:1] == b"\x01":
+                self._subscriptions.add(message[1:])
+            elif message[:1] == b"\x00":
+                self._subscriptions.discard(message[1:])
+
+    def _publish(self, result: CycleResult) -> None:
+        """Send the cycle's change events and notices that some subscriber wants."""
+        subscriptions = self._subscriptions
+        if not subscriptions:
+            return
+        assert self._pub is not None
+        send = self._pub.send
+        sent = 0
         for event in result.events:
-            publish(encode_change(event), zmq.NOBLOCK)
-        for notice in result.notices:
-            publish(notice, zmq.NOBLOCK)
-        self.runtime.counters["published"] += len(result.events) + len(result.notices)
+            topic = change_topic(event.ref.class_name, event.ref.id)
+            if wanted(topic, subscriptions):
+                send(topic, _SNDMORE_NOBLOCK)
+                send(encode(change_body(event)), _NOBLOCK)
+                sent += 1
+        for topic, body in result.notices:
+            if wanted(topic, subscriptions):
+                send(topic, _SNDMORE_NOBLOCK)
+                send(encode(body), _NOBLOCK)
+                sent += 1
+        self.runtime.counters["published"] += sent
 
     def _encode_reply(self, reply: dict[str, Any]) -> bytes:
         body = encode(reply)

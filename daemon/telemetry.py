@@ -3,14 +3,13 @@
 Each message is two frames, a topic and a msgpack body. Topics read from the
 general to the particular, so a subscriber filters by prefix:
 ``change.<class>.<id>`` (ids are 64 hex characters, so a full topic never
-prefixes another object's).
+prefixes another object's). The server learns the subscribed prefixes from
+its XPUB socket and builds a message only if someone would receive it.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import msgpack
 
 from daemon.objects import ChangeEvent
 
@@ -22,15 +21,15 @@ def change_topic(class_name: str, object_id: str) -> bytes:
     return f"{CHANGE_TOPIC}.{class_name}.{object_id}".encode()
 
 
-def encode_change(event: ChangeEvent) -> tuple[bytes, bytes]:
-    """``(topic, body)`` for one committed change event."""
+def change_body(event: ChangeEvent) -> dict[str, Any]:
+    """The body of the message for one committed change event."""
     changes: list[dict[str, Any]] = [
         {"key": change.key, "deleted": True}
         if change.packed is None
         else {"key": change.key, "value": change.value}
         for change in event.changes
     ]
-    body = {
+    return {
         "v": 1,
         "class": event.ref.class_name,
         "id": event.ref.id,
@@ -39,17 +38,16 @@ def encode_change(event: ChangeEvent) -> tuple[bytes, bytes]:
         "cleared": event.cleared,
         "changes": changes,
     }
-    return change_topic(event.ref.class_name, event.ref.id), msgpack.packb(body, use_bin_type=True)
 
 
-def alarm_topic(kind: str, class_name: str, object_id: str) -> bytes:
-    """``alarm.<class>.<id>`` for a due alarm, ``alarm_dropped.<class>.<id>`` for a dropped one."""
-    return f"{kind}.{class_name}.{object_id}".encode()
-
-
-def encode_alarm(
+def alarm_notice(
     kind: str, class_name: str, object_id: str, name: str | None, scheduled_ms: int, **extra: Any
-) -> tuple[bytes, bytes]:
-    """``(topic, body)`` for an alarm notice (``kind`` is ``alarm`` or ``alarm_dropped``)."""
+) -> tuple[bytes, dict[str, Any]]:
+    """``(topic, body)`` of an alarm notice: ``kind`` is ``alarm`` or ``alarm_dropped``."""
     body = {"v": 1, "class": class_name, "id": object_id, "name": name, "scheduled_ms": scheduled_ms, **extra}
-    return alarm_topic(kind, class_name, object_id), msgpack.packb(body, use_bin_type=True)
+    return f"{kind}.{class_name}.{object_id}".encode(), body
+
+
+def wanted(topic: bytes, subscriptions: set[bytes]) -> bool:
+    """Whether any subscriber's prefix matches ``topic``."""
+    return any(topic.startswith(prefix) for prefix in subscriptions)

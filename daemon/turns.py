@@ -19,8 +19,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import msgpack
-
 from daemon.classes import ObjectClass, Turn
 from daemon.errors import BadRequest, NotFound, UnknownOp
 from daemon.objects import ObjectRef, ObjectStorage
@@ -94,7 +92,7 @@ class Session:
         self._residents = residents
         self._resolve = resolve
         self.storages: dict[str, ObjectStorage] = {}
-        self.notices: list[tuple[bytes, bytes]] = []
+        self.notices: list[tuple[bytes, Any]] = []
         self._chain: list[str] = []
 
     def storage(self, ref: ObjectRef) -> ObjectStorage:
@@ -140,7 +138,7 @@ class Session:
         return self._resolve({"class": class_name, "name": name})
 
     def publish(self, topic: str, body: dict[str, Any]) -> None:
-        self.notices.append((topic.encode(), msgpack.packb(body, use_bin_type=True)))
+        self.notices.append((topic.encode(), body))
 
     # end of the turn --------------------------------------------------------
     def commit_to_cycle(self) -> None:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import pytest
 
 from daemon.alarms import RetryPolicy
@@ -107,7 +106,7 @@ def test_plain_objects_get_notices_in_due_order(alarm_runtime: Runtime, clock: C
     clock.now = 1_000_250
     result = alarm_runtime.run_alarms()
     topics = [topic.decode().split(".")[0] for topic, _ in result.notices]
-    bodies = [msgpack.unpackb(body) for _, body in result.notices]
+    bodies = [body for _, body in result.notices]
     assert topics == ["alarm", "alarm"]
     assert [(body["name"], body["scheduled_ms"]) for body in bodies] == [("first", 1_000_100), ("second", 1_000_200)]
     assert result.notices[0][0].decode() == f"alarm.Plain.{alarm_runtime.ids.from_name('Plain', 'first')}"
@@ -166,7 +165,7 @@ def test_failures_retry_with_backoff_then_drop(alarm_runtime: Runtime, clock: Cl
     assert alarm_of(alarm_runtime, "f") is None
     [(topic, body)] = result.notices
     assert topic.decode().startswith("alarm_dropped.Recorder.")
-    assert msgpack.unpackb(body)["retries"] == 3 and "handler failed" in msgpack.unpackb(body)["error"]
+    assert body["retries"] == 3 and "handler failed" in body["error"]
     assert alarm_runtime.counters["alarms.retried"] == 3 and alarm_runtime.counters["alarms.dropped"] == 1
 
 

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import pytest
 
 from daemon.classes import ObjectClass, Turn, op
@@ -116,7 +115,7 @@ def test_notices_are_published_only_for_turns_that_commit(wallets: Runtime) -> N
         Request(2, "Wallet.pay", wallet("ann"), {"to": "bob", "amount": 99}, None),
     ])
     assert [topic for topic, _ in result.notices] == [b"wallet.ann"]
-    assert msgpack.unpackb(result.notices[0][1]) == {"balance": 1}
+    assert result.notices[0][1] == {"balance": 1}
 
 
 @pytest.mark.parametrize(
