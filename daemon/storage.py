@@ -47,6 +47,7 @@ class StoreOptions:
 
     map_size: int = 1 << 30
     max_map_size: int = 1 << 40
+    max_open_objects: int = 16_384
     limits: Limits = field(default_factory=Limits)
 
 
@@ -92,8 +93,6 @@ class Store:
                     )
             seq = txn.get(b"commit_seq", db=meta)
             self.commit_seq = int.from_bytes(seq, "big") if seq else 0
-            stored = txn.stat(self.system[REGISTRY_DB])["entries"]
-        self.ensure_capacity(stored)
 
     def close(self) -> None:
         """Close the environment and release the directory lock."""
@@ -147,17 +146,21 @@ class Store:
     def ensure_capacity(self, headroom: int) -> None:
         """Make room for ``headroom`` more object handles; call between cycles.
 
-        Reopens the environment with a larger ``max_dbs`` when needed, which
-        drops the handle cache (handles reopen on their next touch).
+        ``max_dbs`` follows the number of handles open (not of objects
+        stored), because every LMDB transaction pays for it: when more room is
+        needed the environment is reopened with about 5/4 of it, rounded up to
+        a power of two. When the handles would pass ``max_open_objects``,
+        they are all dropped instead (LMDB's handle lookup is linear, so a
+        huge handle table makes every first touch slow); objects reopen their
+        handle on their next touch.
         """
-        needed = len(self._handles) + len(_SYSTEM_DBS) + headroom
-        if needed <= self._max_dbs:
+        handles = len(self._handles)
+        if handles + len(_SYSTEM_DBS) + headroom <= self._max_dbs:
             return
-        with self.env.begin() as txn:
-            stored = txn.stat(self.system[REGISTRY_DB])["entries"]
-        target = self._max_dbs
-        while target < max(needed, stored + headroom + len(_SYSTEM_DBS)) * 2:
-            target *= 2
+        if handles + headroom > self.options.max_open_objects:
+            log.info("dropping %d object handles (max_open_objects is %d)", handles, self.options.max_open_objects)
+            handles = 0
+        target = _room_for(handles + len(_SYSTEM_DBS) + headroom)
         log.info("reopening storage with room for %d object databases", target)
         self._open_env(target)
 
@@ -295,6 +298,14 @@ class Cycle:
         for object_id in self._opened:
             self.store._handles.pop(object_id, None)
         self._opened.clear()
+
+
+def _room_for(handles: int) -> int:
+    """``max_dbs`` for ``handles`` open: a quarter more, rounded up to a power of two, at least 1024."""
+    target = _MIN_MAX_DBS
+    while target < handles * 5 // 4:
+        target *= 2
+    return target
 
 
 def _registry_key(class_name: str, object_id: str) -> bytes:
