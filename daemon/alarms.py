@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import lmdb
 import msgpack
@@ -22,12 +22,16 @@ from daemon.errors import BadRequest, LodestoneError
 ALARMS_DB = b"_alarms"
 DUE_DB = b"_alarm_due"
 RECORD_VERSION = 1
+_pack = msgpack.Packer(use_bin_type=True).pack
 MAX_AT_MS = 2**63 - 1
 
 
-@dataclass(frozen=True)
-class AlarmRecord:
-    """A stored alarm: when it is due now, when it was first due, and retries so far."""
+class AlarmRecord(NamedTuple):
+    """A stored alarm: when it is due now, when it was first due, and retries so far.
+
+    Stored as the msgpack array ``[version, class, name, at, scheduled, retry]``:
+    alarms are read and written once per firing, so the compact form pays.
+    """
 
     class_name: str
     name: str | None
@@ -36,26 +40,18 @@ class AlarmRecord:
     retry_count: int = 0
 
     def encode(self) -> bytes:
-        return msgpack.packb(  # type: ignore[no-any-return]
-            {
-                "v": RECORD_VERSION,
-                "class": self.class_name,
-                "name": self.name,
-                "at": self.at_ms,
-                "scheduled": self.scheduled_ms,
-                "retry": self.retry_count,
-            }
-        )
+        packed: bytes = _pack((RECORD_VERSION, *self))
+        return packed
 
     @staticmethod
     def decode(raw: bytes) -> AlarmRecord:
-        fields: dict[str, Any] = msgpack.unpackb(raw, raw=False)
-        if fields.get("v", 0) > RECORD_VERSION:
+        fields = msgpack.unpackb(raw, raw=False)
+        if fields[0] > RECORD_VERSION:
             raise LodestoneError(
-                f"alarm record version {fields['v']} is newer than this Lodestone's "
+                f"alarm record version {fields[0]} is newer than this Lodestone's "
                 f"{RECORD_VERSION}; upgrade Lodestone to read this data directory"
             )
-        return AlarmRecord(fields["class"], fields["name"], fields["at"], fields["scheduled"], fields["retry"])
+        return AlarmRecord(*fields[1:])
 
 
 def check_time(at_ms: object) -> int:
@@ -75,11 +71,22 @@ def read(txn: lmdb.Transaction, dbs: dict[bytes, Any], object_id: bytes) -> Alar
     return None if raw is None else AlarmRecord.decode(bytes(raw))
 
 
+UNREAD: Any = object()
+
+
 def write(
-    txn: lmdb.Transaction, dbs: dict[bytes, Any], object_id: bytes, record: AlarmRecord | None
+    txn: lmdb.Transaction,
+    dbs: dict[bytes, Any],
+    object_id: bytes,
+    record: AlarmRecord | None,
+    old: AlarmRecord | None = UNREAD,
 ) -> None:
-    """Replace the alarm of ``object_id`` with ``record`` (``None`` clears it), with its index entry."""
-    old = read(txn, dbs, object_id)
+    """Replace the alarm of ``object_id`` with ``record`` (``None`` clears it), with its index entry.
+
+    ``old`` is the stored alarm when the caller has just read it.
+    """
+    if old is UNREAD:
+        old = read(txn, dbs, object_id)
     if old is not None:
         txn.delete(_due_key(old.at_ms, object_id), db=dbs[DUE_DB])
     if record is None:

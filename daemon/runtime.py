@@ -289,7 +289,7 @@ class Runtime:
         ref = ObjectRef(record.class_name, object_id.hex(), record.name)
         cls = self.classes.get(ref.class_name)
         if cls is None or not cls.handles_alarms():
-            cycle.write_alarm(ref, None)
+            cycle.write_alarm(ref, None, record)
             notices.append(alarm_notice("alarm", ref.class_name, ref.id, ref.name, record.scheduled_ms, fired_ms=now))
             self.counters["alarms.published"] += 1
             return
@@ -324,11 +324,11 @@ class Runtime:
         retry = record.retry_count + 1
         policy = self.options.alarm_retry
         if deleted_by_handler:
-            cycle.write_alarm(ref, None)
+            cycle.write_alarm(ref, None, record)
             log.info("alarm of %s %s failed after deleting itself; not retried: %r", ref.class_name, ref.id, exc)
             self.counters["alarms.stopped"] += 1
         elif retry > policy.max_retries:
-            cycle.write_alarm(ref, None)
+            cycle.write_alarm(ref, None, record)
             log.warning(
                 "alarm of %s %s (%s) dropped after %d retries; last error: %r",
                 ref.class_name, ref.id, ref.name, policy.max_retries, exc,
@@ -340,7 +340,8 @@ class Runtime:
             self.counters["alarms.dropped"] += 1
         else:
             at_ms = now + policy.delay_ms(retry, self._rng)
-            cycle.write_alarm(ref, alarms.AlarmRecord(ref.class_name, ref.name, at_ms, record.scheduled_ms, retry))
+            retried = alarms.AlarmRecord(ref.class_name, ref.name, at_ms, record.scheduled_ms, retry)
+            cycle.write_alarm(ref, retried, record)
             log.info("alarm of %s %s failed (retry %d at %d): %r", ref.class_name, ref.id, retry, at_ms, exc)
             self.counters["alarms.retried"] += 1
 

@@ -1,19 +1,20 @@
-"""The alarm clock: APScheduler 3.11 wakes the server loop when alarms come due.
+"""The alarm clock: APScheduler 3.11 wakes the server loop when the next alarm comes due.
 
-LMDB holds every alarm (see :mod:`daemon.alarms`); this module only holds
-timers. It keeps one APScheduler date job per distinct due time within the
-*horizon* (the next minute by default, at most ``max_armed`` jobs), plus an
-interval job that asks the loop to load the next stretch of due times. So the
-number of stored alarms bounds neither memory nor start-up.
+LMDB holds every alarm (see :mod:`daemon.alarms`); this module holds one
+timer: an APScheduler date job at the earliest due time the loop has told it
+about, moved earlier when an earlier alarm is set and moved on by the loop
+after each firing cycle. A periodic *horizon* job wakes the loop to look at
+LMDB again, as a safety net. So neither the number of stored alarms nor the
+number due at once bounds memory, start-up or the scheduler's work.
 
 Policy, chosen on purpose: ``misfire_grace_time=None`` (a job that runs late
 still runs, however late: APScheduler's default of 1 s would silently drop
 it) and ``coalesce=True`` (one wake-up stands for any number of missed runs).
 Both are safe because a wake-up only makes the loop fire whatever LMDB says
-is due: a job that finds nothing due does nothing, and a due alarm whose job
-was lost is still found by the next wake-up or horizon load.
+is due: a wake-up that finds nothing due does nothing, and an alarm whose
+wake-up was lost is found by the next one.
 
-Jobs run on APScheduler's thread; they only set a flag and call ``wake``.
+Jobs run on APScheduler's threads; they only set a flag and call ``wake``.
 """
 
 from __future__ import annotations
@@ -28,23 +29,18 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger(__name__)
 
+_NEXT_JOB = "next-alarm"
+
 
 class AlarmScheduler:
-    """Timers for due alarms; thread-safe between the server loop and APScheduler."""
+    """One timer for the next due alarm; thread-safe between the server loop and APScheduler."""
 
-    def __init__(
-        self,
-        wake: Callable[[], None],
-        clock: Callable[[], int],
-        horizon_ms: int = 60_000,
-        max_armed: int = 10_000,
-    ) -> None:
+    def __init__(self, wake: Callable[[], None], clock: Callable[[], int], horizon_ms: int = 60_000) -> None:
         self._wake = wake
         self._clock = clock
         self.horizon_ms = horizon_ms
-        self.max_armed = max_armed
         self._lock = threading.Lock()
-        self._armed: set[int] = set()
+        self._next: int | None = None
         self._due = False
         self._reload = False
         self._scheduler = BackgroundScheduler(
@@ -62,26 +58,26 @@ class AlarmScheduler:
         self._scheduler.start()
 
     def shutdown(self) -> None:
-        """Stop APScheduler; jobs not yet run are dropped (LMDB still has the alarms)."""
+        """Stop APScheduler; a pending wake-up is dropped (LMDB still has the alarms)."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
-    def arm(self, times: Iterable[int]) -> int:
-        """Add a job for each due time within the horizon not armed yet; return how many."""
+    def arm(self, times: Iterable[int]) -> bool:
+        """Make sure the loop wakes by the earliest of ``times`` within the horizon; True if the timer moved."""
         limit = self._clock() + self.horizon_ms
-        added = 0
-        for at_ms in times:
-            if at_ms > limit:
-                continue
-            with self._lock:
-                if at_ms in self._armed or len(self._armed) >= self.max_armed:
-                    continue
-                self._armed.add(at_ms)
-            # One millisecond late, so the loop's clock reads at or past the due time.
-            run_date = datetime.fromtimestamp((at_ms + 1) / 1000, tz=UTC)
-            self._scheduler.add_job(self._on_due, "date", run_date=run_date, args=(at_ms,), id=f"due:{at_ms}")
-            added += 1
-        return added
+        earliest = min((at_ms for at_ms in times if at_ms <= limit), default=None)
+        if earliest is None:
+            return False
+        with self._lock:
+            if self._next is not None and self._next <= earliest:
+                return False
+            self._next = earliest
+        # One millisecond late, so the loop's clock reads at or past the due time.
+        run_date = datetime.fromtimestamp((earliest + 1) / 1000, tz=UTC)
+        self._scheduler.add_job(
+            self._on_due, "date", run_date=run_date, args=(earliest,), id=_NEXT_JOB, replace_existing=True
+        )
+        return True
 
     def request_due(self) -> None:
         """Have the loop fire due alarms at its next turn (no timer needed)."""
@@ -90,21 +86,22 @@ class AlarmScheduler:
         self._wake()
 
     def take(self) -> tuple[bool, bool]:
-        """``(due, reload)``: whether alarms came due and whether to load the horizon; clears both."""
+        """``(due, reload)``: whether alarms came due and whether to look at LMDB again; clears both."""
         with self._lock:
             due, reload = self._due, self._reload
             self._due = self._reload = False
         return due, reload
 
     @property
-    def armed(self) -> int:
-        """How many due times have a job now."""
+    def next_ms(self) -> int | None:
+        """The due time the timer is set for, if any."""
         with self._lock:
-            return len(self._armed)
+            return self._next
 
     def _on_due(self, at_ms: int) -> None:
         with self._lock:
-            self._armed.discard(at_ms)
+            if self._next == at_ms:
+                self._next = None
             self._due = True
         self._wake()
 

@@ -37,8 +37,6 @@ _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
 _SNDMORE_NOBLOCK = _SNDMORE | _NOBLOCK
 _RCVMORE = int(zmq.RCVMORE)
-# After each alarm cycle, this many of the next due times are (re)armed.
-_ARM_AFTER_FIRE = 64
 # libzmq drops a peer that sends a frame over this, before Python sees it; frames
 # between max_frame_bytes and this get a TOO_LARGE reply instead.
 _TRANSPORT_FRAME_FACTOR = 4
@@ -124,9 +122,7 @@ class Server:
         now = self.runtime.clock()
         if self.runtime.alarm_due_times(-1, now, 1):
             self.scheduler.request_due()
-        self.scheduler.arm(
-            self.runtime.alarm_due_times(now, now + self.scheduler.horizon_ms, self.scheduler.max_armed)
-        )
+        self.scheduler.arm(self.runtime.alarm_due_times(now, now + self.scheduler.horizon_ms, 1))
 
     def stop(self) -> None:
         """Ask the loop to stop after the cycle in flight; safe from any thread."""
@@ -241,7 +237,7 @@ class Server:
         self._publish(result)
         now = self.runtime.clock()
         scheduler.arm(result.alarm_times)
-        scheduler.arm(self.runtime.alarm_due_times(now, now + scheduler.horizon_ms, _ARM_AFTER_FIRE))
+        scheduler.arm(self.runtime.alarm_due_times(now, now + scheduler.horizon_ms, 1))
         if result.more_due or self.runtime.alarm_due_times(-1, now, 1):
             scheduler.request_due()
 

@@ -258,9 +258,11 @@ class Cycle:
                 txn.put(stored_key, _keyspace.pack_record(key, change.packed), db=db)
         self.events.append(changes.event())
 
-    def write_alarm(self, ref: ObjectRef, record: alarms.AlarmRecord | None) -> None:
-        """Replace or clear ``ref``'s alarm in this cycle; remember new due times to arm."""
-        alarms.write(self.txn, self.system, bytes.fromhex(ref.id), record)
+    def write_alarm(
+        self, ref: ObjectRef, record: alarms.AlarmRecord | None, old: alarms.AlarmRecord | None = alarms.UNREAD
+    ) -> None:
+        """Replace or clear ``ref``'s alarm in this cycle (``old``: the stored one, if just read)."""
+        alarms.write(self.txn, self.system, bytes.fromhex(ref.id), record, old)
         if record is not None:
             self.alarm_times.append(record.at_ms)
 

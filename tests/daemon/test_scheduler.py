@@ -1,4 +1,4 @@
-"""The alarm clock on a real APScheduler: it wakes the loop at due times, within its horizon."""
+"""The alarm clock on a real APScheduler: one timer, at the earliest due time it was told of."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def woken() -> threading.Event:
 
 @pytest.fixture
 def scheduler(woken: threading.Event) -> Iterator[AlarmScheduler]:
-    clock = AlarmScheduler(woken.set, now_ms, horizon_ms=60_000, max_armed=3)
+    clock = AlarmScheduler(woken.set, now_ms, horizon_ms=60_000)
     clock.start()
     yield clock
     clock.shutdown()
@@ -30,12 +30,12 @@ def scheduler(woken: threading.Event) -> Iterator[AlarmScheduler]:
 
 def test_a_due_time_wakes_the_loop_once_due(scheduler: AlarmScheduler, woken: threading.Event) -> None:
     at = now_ms() + 150
-    assert scheduler.arm([at]) == 1
+    assert scheduler.arm([at])
     assert woken.wait(5)
     assert now_ms() >= at
     assert scheduler.take() == (True, False)
     assert scheduler.take() == (False, False)
-    assert scheduler.armed == 0
+    assert scheduler.next_ms is None
 
 
 def test_a_past_time_fires_at_once(scheduler: AlarmScheduler, woken: threading.Event) -> None:
@@ -44,12 +44,18 @@ def test_a_past_time_fires_at_once(scheduler: AlarmScheduler, woken: threading.E
     assert scheduler.take()[0]
 
 
-def test_times_past_the_horizon_or_capacity_wait_for_a_reload(scheduler: AlarmScheduler) -> None:
-    far = now_ms() + 3_600_000
-    assert scheduler.arm([far]) == 0
+def test_only_an_earlier_time_moves_the_timer(scheduler: AlarmScheduler) -> None:
     soon = now_ms() + 30_000
-    assert scheduler.arm([soon, soon, soon + 1, soon + 2, soon + 3]) == 3
-    assert scheduler.armed == 3
+    assert scheduler.arm([soon + 5, soon, soon + 9])
+    assert scheduler.next_ms == soon
+    assert not scheduler.arm([soon + 1, soon + 2])
+    assert scheduler.arm([soon - 10])
+    assert scheduler.next_ms == soon - 10
+
+
+def test_times_past_the_horizon_wait_for_a_reload(scheduler: AlarmScheduler) -> None:
+    assert not scheduler.arm([now_ms() + 3_600_000])
+    assert scheduler.next_ms is None
 
 
 def test_request_due_wakes_without_a_timer(scheduler: AlarmScheduler, woken: threading.Event) -> None:
