@@ -53,6 +53,7 @@ class CycleResult:
     notices: list[tuple[bytes, Any]] = field(default_factory=list)
     alarm_times: list[int] = field(default_factory=list)
     more_due: bool = False
+    sent_early: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class RuntimeOptions:
     idempotency_window_ms: int = 3_600_000
     alarm_retry: alarms.RetryPolicy = field(default_factory=alarms.RetryPolicy)
     alarm_batch: int = 1024
+    # An alarm cycle stops firing after this long, so requests wait at most about this
+    # much behind a burst of alarms; the rest fire in the next cycle.
+    alarm_cycle_budget_s: float = 0.02
     class_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     resident_limit: int = 10_000
     resident_idle_s: float = 300.0
@@ -147,6 +151,7 @@ class Runtime:
                 result.events = cycle.commit()
             except lmdb.MapFullError:
                 cycle.abort()
+                self.residents.clear()  # in-memory forms may hold the abandoned turns' changes
                 try:
                     self.store.grow_map()
                 except Unavailable as exc:
@@ -154,11 +159,13 @@ class Runtime:
                 continue
             except lmdb.DbsFullError:
                 cycle.abort()
+                self.residents.clear()
                 self.store.ensure_capacity(size * 4)
                 continue
             except lmdb.Error as exc:
                 log.error("storage failed; the cycle was rolled back: %s", exc)
                 _abort_quietly(cycle)
+                self.residents.clear()
                 return Unavailable(f"storage failed: {exc}; nothing was written")
             result.alarm_times = cycle.alarm_times
             if result.events:
@@ -167,22 +174,44 @@ class Runtime:
             return result
         return Unavailable("storage could not make room for this cycle")
 
-    def run_cycle(self, requests: list[Request]) -> CycleResult:
-        """Run every request as a turn in one write transaction; commit once.
+    def run_cycle(
+        self,
+        requests: list[Request],
+        fire_alarms: bool = False,
+        early: Callable[[int, dict[str, Any]], None] | None = None,
+    ) -> CycleResult:
+        """Run every request as a turn, then (if asked) the due alarms, in one transaction; commit once.
 
-        Replies come back in request order, only after the commit (with fsync)
-        that makes their writes durable. If storage fails, every request gets
-        ``UNAVAILABLE`` and nothing is written.
+        Replies come back in request order, after the commit (with fsync) that
+        makes their writes durable. The one exception is the output gate's: a
+        turn that wrote nothing, run before anything in the cycle was written,
+        saw only committed data, so its reply is handed to ``early(index,
+        reply)`` at once (and marked in ``result.sent_early``). If storage
+        fails, every other request gets ``UNAVAILABLE`` and nothing is
+        written. Alarms and requests share the cycle so they share its fsync;
+        see :meth:`run_alarms`.
         """
-
         self.residents.evict_idle()
+        sent_early: set[int] = set()
 
         def work(cycle: Cycle, now: int, result: CycleResult) -> None:
-            result.replies = [self._turn(cycle, request, now, result.notices) for request in requests]
+            replies = result.replies
+            for index, request in enumerate(requests):
+                replies.append(self._turn(cycle, request, now, result.notices))
+                if early is not None and not cycle.wrote and index not in sent_early:
+                    early(index, replies[-1])
+                    sent_early.add(index)
+            result.sent_early = sent_early
+            if fire_alarms:
+                self._fire_due(cycle, now, result)
 
-        outcome = self._in_cycle(len(requests), work)
+        outcome = self._in_cycle(len(requests) + (self.options.alarm_batch if fire_alarms else 0), work)
         if isinstance(outcome, Exception):
-            return CycleResult(replies=[to_wire(request.id, outcome) for request in requests])
+            if fire_alarms:
+                log.error("alarms could not fire this time: %s", outcome)
+            failed = CycleResult([to_wire(request.id, outcome) for request in requests], more_due=fire_alarms)
+            failed.sent_early = sent_early
+            return failed
         self.counters["requests"] += len(requests)
         return outcome
 
@@ -214,6 +243,7 @@ class Runtime:
             self.residents.drop(ref.id)  # its storage changed under its in-memory form
         if idem is not None:
             expires = now + self.options.idempotency_window_ms
+            cycle.wrote = True
             idempotency.remember(cycle.txn, cycle.system, ref.id, idem, result, expires)
         return ok_reply(request.id, result)
 
@@ -252,6 +282,7 @@ class Runtime:
         notices.extend(session.notices)
         if idem is not None:
             expires = now + self.options.idempotency_window_ms
+            cycle.wrote = True
             idempotency.remember(cycle.txn, cycle.system, ref.id, idem, result, expires)
         return ok_reply(request.id, result)
 
@@ -260,27 +291,28 @@ class Runtime:
 
     # alarms ----------------------------------------------------------------
     def run_alarms(self) -> CycleResult:
-        """Fire the alarms due now (up to ``alarm_batch``) in one cycle; commit once.
+        """Fire the alarms due now in one cycle of their own; commit once.
 
         A class with an alarm handler runs it as a turn: on success the alarm is
         cleared in the same commit as the handler's writes (unless it set a new
         one); on failure it is retried with backoff, then dropped. An object
         without a handler gets an ``alarm.<class>.<id>`` notice, published
-        after the commit that clears its alarm. ``more_due`` says whether
-        alarms were left for another cycle.
+        after the commit that clears its alarm. At most ``alarm_batch`` fire,
+        and firing stops after ``alarm_cycle_budget_s``, so requests wait at
+        most about that long behind a burst; ``more_due`` says whether alarms
+        were left for another cycle.
         """
+        return self.run_cycle([], fire_alarms=True)
 
-        def work(cycle: Cycle, now: int, result: CycleResult) -> None:
-            due = alarms.due(cycle.txn, cycle.system, now, self.options.alarm_batch)
-            for _, object_id in due:
-                self._fire(cycle, object_id, now, result.notices)
-            result.more_due = len(due) >= self.options.alarm_batch
-
-        outcome = self._in_cycle(self.options.alarm_batch, work)
-        if isinstance(outcome, Exception):
-            log.error("alarms could not fire this time: %s", outcome)
-            return CycleResult(more_due=True)
-        return outcome
+    def _fire_due(self, cycle: Cycle, now: int, result: CycleResult) -> None:
+        due = alarms.due(cycle.txn, cycle.system, now, self.options.alarm_batch)
+        deadline = time.perf_counter() + self.options.alarm_cycle_budget_s
+        for fired, (_, object_id) in enumerate(due, 1):
+            self._fire(cycle, object_id, now, result.notices)
+            if time.perf_counter() > deadline:
+                result.more_due = fired < len(due) or len(due) >= self.options.alarm_batch
+                return
+        result.more_due = len(due) >= self.options.alarm_batch
 
     def _fire(self, cycle: Cycle, object_id: bytes, now: int, notices: list[tuple[bytes, Any]]) -> None:
         record = alarms.read(cycle.txn, cycle.system, object_id)
@@ -297,7 +329,7 @@ class Runtime:
         storage = session.storage(ref)
         storage.changes.alarm_hidden = True
         try:
-            session.instance(ref).on_alarm(session.turn(ref), AlarmInfo(record.scheduled_ms, record.retry_count))
+            session.alarm(ref, AlarmInfo(record.scheduled_ms, record.retry_count))
         except lmdb.Error:
             raise
         except Exception as exc:

@@ -148,10 +148,7 @@ class Server:
                 self._reload_requested = False
                 if self.on_reload is not None:
                     self.on_reload()
-            if self._router in ready:
-                self._serve_batch()
-            if self.scheduler is not None:
-                self._serve_alarms(self.scheduler)
+            self._serve_cycle(self._router in ready)
             if self.on_cycle is not None:
                 self.on_cycle()
         if self.on_stopping is not None:
@@ -196,9 +193,38 @@ class Server:
             batch.append(frames)
         return batch
 
-    def _serve_batch(self) -> None:
-        assert self._router is not None and self._pub is not None
-        send = self._router.send_multipart
+    def _serve_cycle(self, requests_waiting: bool) -> None:
+        """One cycle: the requests that arrived and, if a timer said so, the due alarms; one commit."""
+        assert self._router is not None
+        due = False
+        if self.scheduler is not None:
+            due, reload = self.scheduler.take()
+            if reload:
+                self.arm_alarms()
+        envelopes, requests = self._parse_batch() if requests_waiting else ([], [])
+        if not requests and not due:
+            return
+        send_frame = self._router.send
+
+        def reply_to(index: int, reply: dict[str, Any]) -> None:
+            for frame in envelopes[index]:
+                send_frame(frame, _SNDMORE)
+            send_frame(self._encode_reply(reply))
+
+        started = time.perf_counter()
+        result = self.runtime.run_cycle(requests, fire_alarms=due, early=reply_to)
+        if self.on_batch is not None and requests:
+            self.on_batch(len(requests), time.perf_counter() - started)
+        for index, reply in enumerate(result.replies):
+            if index not in result.sent_early:
+                reply_to(index, reply)
+        self._publish(result)
+        if self.scheduler is not None:
+            self._rearm(self.scheduler, result, due)
+
+    def _parse_batch(self) -> tuple[list[list[bytes]], list[Request]]:
+        """The well-formed requests waiting (with their envelopes); the others are answered or dropped."""
+        assert self._router is not None
         envelopes: list[list[bytes]] = []
         requests: list[Request] = []
         for frames in self._receive():
@@ -211,32 +237,14 @@ class Server:
                 requests.append(parsed)
             else:
                 self.runtime.counters[f"errors.{parsed['error']['code']}"] += 1
-                send([*frames[:-1], encode(parsed)])
-        if not requests:
-            return
-        started = time.perf_counter()
-        result = self.runtime.run_cycle(requests)
-        if self.on_batch is not None:
-            self.on_batch(len(requests), time.perf_counter() - started)
-        send_frame = self._router.send
-        for envelope, reply in zip(envelopes, result.replies, strict=True):
-            for frame in envelope:
-                send_frame(frame, _SNDMORE)
-            send_frame(self._encode_reply(reply))
-        self._publish(result)
-        if result.alarm_times and self.scheduler is not None:
-            self.scheduler.arm(result.alarm_times)
+                self._router.send_multipart([*frames[:-1], encode(parsed)])
+        return envelopes, requests
 
-    def _serve_alarms(self, scheduler: AlarmScheduler) -> None:
-        due, reload = scheduler.take()
-        if reload:
-            self.arm_alarms()
-        if not due:
-            return
-        result = self.runtime.run_alarms()
-        self._publish(result)
-        now = self.runtime.clock()
+    def _rearm(self, scheduler: AlarmScheduler, result: CycleResult, fired: bool) -> None:
         scheduler.arm(result.alarm_times)
+        if not fired:
+            return
+        now = self.runtime.clock()
         scheduler.arm(self.runtime.alarm_due_times(now, now + scheduler.horizon_ms, 1))
         if result.more_due or self.runtime.alarm_due_times(-1, now, 1):
             scheduler.request_due()

@@ -206,6 +206,8 @@ class Cycle:
         self.txn = txn
         self.events: list[ChangeEvent] = []
         self.alarm_times: list[int] = []
+        # Whether anything was written yet: until then, what a turn read was committed.
+        self.wrote = False
         self.system = store.system
         self._opened: list[str] = []
 
@@ -238,6 +240,8 @@ class Cycle:
 
     def apply(self, changes: ChangeSet) -> None:
         """Write a finished turn's change set (keys and alarm) into the cycle's transaction."""
+        if changes.alarm is not UNCHANGED or changes.cleared or changes.entries:
+            self.wrote = True
         at_ms = changes.alarm
         if at_ms is not UNCHANGED:
             ref = changes.ref
@@ -262,6 +266,7 @@ class Cycle:
         self, ref: ObjectRef, record: alarms.AlarmRecord | None, old: alarms.AlarmRecord | None = alarms.UNREAD
     ) -> None:
         """Replace or clear ``ref``'s alarm in this cycle (``old``: the stored one, if just read)."""
+        self.wrote = True
         alarms.write(self.txn, self.system, bytes.fromhex(ref.id), record, old)
         if record is not None:
             self.alarm_times.append(record.at_ms)

@@ -239,3 +239,16 @@ def test_a_target_by_id_reaches_the_same_object_as_by_name(runtime: Runtime) -> 
     assert ok(by_id) == {"found": True, "value": 1}
     listed = ok(call(runtime, "objects.list", {"class": "Agent"}))["objects"]
     assert listed == [{"id": object_id, "name": "steve-42"}]
+
+
+def test_only_reads_of_committed_data_are_answered_before_the_commit(runtime: Runtime) -> None:
+    ok(op(runtime, "storage.put", key="a", value=1))
+    early: list[int] = []
+    result = runtime.run_cycle([
+        Request(1, "storage.get", AGENT, {"key": "a"}, None),
+        Request(2, "storage.list", AGENT, {}, None),
+        Request(3, "storage.put", AGENT, {"key": "a", "value": 2}, None),
+        Request(4, "storage.get", AGENT, {"key": "a"}, None),
+    ], early=lambda index, reply: early.append(index))
+    assert early == [0, 1] and result.sent_early == {0, 1}
+    assert result.replies[3]["result"] == {"found": True, "value": 2}
