@@ -29,7 +29,10 @@ typecheck: setup-dev
 test: setup-dev
 	$(BIN)/pytest
 
-check: lint typecheck test
+check: lint typecheck test java-check
+
+java-check: setup-dev
+	cd bridge/java && mvn -q -B verify -Dlodestone.python=$(abspath $(BIN)/python)
 
 bench: setup-dev
 	$(BIN)/python bench/core.py $(ARGS)
