@@ -19,6 +19,8 @@ from bridge._common import DEFAULT_RPC, idempotency_key, result_of
 from bridge.errors import LodestoneError, Timeout, Unavailable
 from schemas.wire import decode, encode, request
 
+_RETRY_BACKOFF_S = 0.05
+
 
 class AsyncClient:
     """An asyncio client for the daemon's RPC endpoint. Use within one event loop."""
@@ -98,6 +100,7 @@ class AsyncClient:
         wait = self.timeout if timeout is None else timeout
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
+        attempt = 0
         try:
             for _ in range(self.retries + 1):
                 await self._connected().send_multipart([b"", body])
@@ -110,6 +113,8 @@ class AsyncClient:
                 except LodestoneError as exc:
                     if not exc.retryable:
                         raise
+                    attempt += 1
+                    await asyncio.sleep(_RETRY_BACKOFF_S * attempt)
                     future = asyncio.get_running_loop().create_future()
                     self._pending[request_id] = future
             raise Timeout(f"no reply to {op} from {self.endpoint} within {wait} s")
