@@ -37,6 +37,8 @@ _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
 _SNDMORE_NOBLOCK = _SNDMORE | _NOBLOCK
 _RCVMORE = int(zmq.RCVMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 # libzmq drops a peer that sends a frame over this, before Python sees it; frames
 # between max_frame_bytes and this get a TOO_LARGE reply instead.
 _TRANSPORT_FRAME_FACTOR = 4
@@ -212,7 +214,7 @@ class Server:
             send_frame(self._encode_reply(reply))
 
         started = time.perf_counter()
-        result = self.runtime.run_cycle(requests, fire_alarms=due, early=reply_to)
+        result = self.runtime.run_cycle(requests, fire_alarms=due, early=reply_to, requests_waiting=self._waiting)
         if self.on_batch is not None and requests:
             self.on_batch(len(requests), time.perf_counter() - started)
         for index, reply in enumerate(result.replies):
@@ -221,6 +223,11 @@ class Server:
         self._publish(result)
         if self.scheduler is not None:
             self._rearm(self.scheduler, result, due)
+
+    def _waiting(self) -> bool:
+        """Whether requests have arrived since this cycle took its batch."""
+        assert self._router is not None
+        return bool(int(self._router.get(_EVENTS)) & _POLLIN)
 
     def _parse_batch(self) -> tuple[list[list[bytes]], list[Request]]:
         """The well-formed requests waiting (with their envelopes); the others are answered or dropped."""
