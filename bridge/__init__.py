@@ -19,21 +19,26 @@ from bridge.errors import (
     UnsupportedVersion,
 )
 from bridge.subscriber import Event, Subscriber
+from bridge.world import AgentHandle, ForemanHandle, MissionControlHandle, TelemetryHandle
 
 __all__ = [
     "DEFAULT_PUB",
     "DEFAULT_RPC",
+    "AgentHandle",
     "AsyncClient",
     "BadRequest",
     "Client",
     "Conflict",
     "Event",
+    "ForemanHandle",
     "Internal",
     "InvalidId",
     "LodestoneError",
+    "MissionControlHandle",
     "NotFound",
     "ObjectClient",
     "Subscriber",
+    "TelemetryHandle",
     "Timeout",
     "TooLarge",
     "Unavailable",

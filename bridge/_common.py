@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from bridge.errors import BadRequest, Internal, error_from_reply
+from bridge.errors import BadRequest, Internal, TooLarge, error_from_reply
 from schemas.wire import WRITE_OPS
 
+MAX_FRAME_BYTES = 16 * 1024 * 1024
 DEFAULT_RPC = "tcp://127.0.0.1:5555"
 DEFAULT_PUB = "tcp://127.0.0.1:5556"
 
@@ -26,6 +27,17 @@ def idempotency_key(op: str, idem: str | None, retries: int) -> str | None:
     if idem is not None or op not in WRITE_OPS or retries <= 0:
         return idem
     return uuid.uuid4().hex
+
+
+def check_size(body: bytes, op: str, limit: int) -> bytes:
+    """``body`` if it fits the daemon's frame limit; else ``TooLarge`` before anything is sent.
+
+    The daemon answers an oversize frame without reading its id, so the
+    reply could not be matched to the request.
+    """
+    if len(body) > limit:
+        raise TooLarge(f"{op} request is {len(body)} bytes; the daemon's frame limit is {limit}; nothing was sent")
+    return body
 
 
 def result_of(reply: Any) -> Any:

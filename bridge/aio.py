@@ -15,7 +15,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from bridge._common import DEFAULT_RPC, idempotency_key, result_of
+from bridge._common import DEFAULT_RPC, MAX_FRAME_BYTES, check_size, idempotency_key, result_of
 from bridge.errors import LodestoneError, Timeout, Unavailable
 from schemas.wire import decode, encode, request
 
@@ -31,11 +31,13 @@ class AsyncClient:
         *,
         timeout: float = 5.0,
         retries: int = 2,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
         context: zmq.asyncio.Context | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
         self.retries = retries
+        self.max_frame_bytes = max_frame_bytes
         self._context = context or zmq.asyncio.Context.instance()
         self._socket: zmq.asyncio.Socket | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -96,7 +98,7 @@ class AsyncClient:
         """Send one request and return its result, or raise its typed error."""
         request_id = next(self._ids)
         idem = idempotency_key(op, idem, self.retries)
-        body = encode(request(request_id, op, target, args, idem))
+        body = check_size(encode(request(request_id, op, target, args, idem)), op, self.max_frame_bytes)
         wait = self.timeout if timeout is None else timeout
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future

@@ -16,8 +16,9 @@ from typing import Any
 
 import zmq
 
-from bridge._common import DEFAULT_RPC, idempotency_key, list_args, result_of, target
+from bridge._common import DEFAULT_RPC, MAX_FRAME_BYTES, check_size, idempotency_key, list_args, result_of, target
 from bridge.errors import LodestoneError, Timeout
+from bridge.world import AgentHandle, ForemanHandle, MissionControlHandle, TelemetryHandle
 from schemas.wire import decode, encode, request
 
 _RETRY_BACKOFF_S = 0.05
@@ -32,11 +33,13 @@ class Client:
         *,
         timeout: float = 5.0,
         retries: int = 2,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
         context: zmq.Context[Any] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.timeout = timeout
         self.retries = retries
+        self.max_frame_bytes = max_frame_bytes
         self._context = context or zmq.Context.instance()
         self._socket: zmq.Socket[bytes] | None = None
         self._ids = itertools.count(1)
@@ -77,7 +80,7 @@ class Client:
         """
         request_id = next(self._ids)
         idem = idempotency_key(op, idem, self.retries)
-        body = encode(request(request_id, op, target, args, idem))
+        body = check_size(encode(request(request_id, op, target, args, idem)), op, self.max_frame_bytes)
         wait_ms = int((self.timeout if timeout is None else timeout) * 1000)
         last_error: LodestoneError | None = None
         for attempt in range(self.retries + 1):
@@ -139,6 +142,23 @@ class Client:
     def object(self, class_name: str, name: str | None = None, *, id: str | None = None) -> ObjectClient:
         """A handle on one object's storage, by name or by id."""
         return ObjectClient(self, target(class_name, name, id))
+
+    # the built-in classes (bridge/world.py) ----------------------------------
+    def agent(self, name: str) -> AgentHandle:
+        """The agent ``name``: ``Agent.*`` ops."""
+        return AgentHandle(self, name)
+
+    def foreman(self, name: str = "global") -> ForemanHandle:
+        """A Foreman (agents beat to ``global`` by default): ``Foreman.*`` ops."""
+        return ForemanHandle(self, name)
+
+    def missions(self, name: str = "global") -> MissionControlHandle:
+        """A MissionControl: ``MissionControl.*`` ops."""
+        return MissionControlHandle(self, name)
+
+    def telemetry(self, name: str = "global") -> TelemetryHandle:
+        """A Telemetry log: ``Telemetry.*`` ops."""
+        return TelemetryHandle(self, name)
 
 
 class ObjectClient:

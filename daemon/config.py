@@ -21,6 +21,8 @@ from daemon.ids import check_class_name
 DEFAULT_RPC = "tcp://127.0.0.1:5555"
 DEFAULT_PUB = "tcp://127.0.0.1:5556"
 DEFAULT_DATA_DIR = "lodestone-data"
+# The built-in classes (Agent, Foreman, MissionControl, Telemetry), loaded unless [classes] builtin = false.
+BUILTIN_CLASSES_MODULE = "daemon.world"
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 _ENDPOINT_SCHEMES = ("tcp://", "ipc://", "inproc://")
 
@@ -43,7 +45,10 @@ class Config:
     alarm_horizon_s: int = 60
     declared_classes: tuple[str, ...] = ()
     allow_undeclared_classes: bool = True
-    class_modules: tuple[str, ...] = ()
+    builtin_classes: bool = True
+    # Every module whose CLASSES the daemon loads: the built-in one first (unless builtin_classes
+    # is false), then those of [classes] modules.
+    class_modules: tuple[str, ...] = (BUILTIN_CLASSES_MODULE,)
     class_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     max_resident_objects: int = 10_000
     resident_idle_s: int = 300
@@ -55,7 +60,7 @@ class Config:
 LIVE_KEYS = ("log_level", "cycle_max_requests")
 
 _CLASSES_KEYS = {"declared": "declared_classes", "allow_undeclared": "allow_undeclared_classes",
-                 "modules": "class_modules", "options": "class_options"}
+                 "builtin": "builtin_classes", "modules": "class_modules", "options": "class_options"}
 _TOP_LEVEL = {f.name for f in fields(Config)} - set(_CLASSES_KEYS.values()) - {"class_migrations"}
 _CLASSES_TABLE = set(_CLASSES_KEYS)
 
@@ -145,7 +150,7 @@ def _build(values: dict[str, Any], source: str) -> Config:
                 except BadRequest as exc:
                     raise ConfigError(f"{source}: classes.declared: {exc}") from exc
             checked[key] = tuple(names)
-        elif key == "allow_undeclared_classes":
+        elif key in ("allow_undeclared_classes", "builtin_classes"):
             checked[key] = need(key, bool)
         elif key == "class_modules":
             modules = values[key]
@@ -170,12 +175,28 @@ def _build(values: dict[str, Any], source: str) -> Config:
             checked[key] = address
         else:
             checked[key] = need(key, int, minimum=1)
+    _add_builtin_classes(checked, source)
     config = Config(**checked)
     if config.rpc == config.pub and not config.rpc.endswith(":*"):
         raise ConfigError(f"{source}: rpc and pub must be different endpoints, both are {config.rpc}")
     if config.map_size_mb > config.max_map_size_mb:
         raise ConfigError(f"{source}: map_size_mb is larger than max_map_size_mb")
     return config
+
+
+def _add_builtin_classes(checked: dict[str, Any], source: str) -> None:
+    """Put the built-in classes' module first in ``class_modules`` (unless turned off); check their options."""
+    modules = tuple(module for module in checked.get("class_modules", ()) if module != BUILTIN_CLASSES_MODULE)
+    if not checked.get("builtin_classes", True):
+        checked["class_modules"] = modules
+        return
+    checked["class_modules"] = (BUILTIN_CLASSES_MODULE, *modules)
+    from daemon.world import check_options
+
+    try:
+        check_options(checked.get("class_options", {}))
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
 
 
 def metrics_address(text: str) -> tuple[str, int]:

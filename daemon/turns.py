@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from daemon.classes import ObjectClass, Turn
+from daemon.classes import AlarmInfo, ObjectClass, Turn
 from daemon.errors import BadRequest, NotFound, UnknownOp
 from daemon.objects import ObjectRef, ObjectStorage
 
@@ -63,6 +63,11 @@ class Residents:
         """Forget an object's in-memory form (its storage changed under it, or a turn failed)."""
         if self._instances.pop(object_id, None) is not None:
             self.evicted += 1
+
+    def clear(self) -> None:
+        """Forget every in-memory form: a cycle was abandoned, and they may hold what it did not keep."""
+        self.evicted += len(self._instances)
+        self._instances.clear()
 
     def evict_idle(self) -> None:
         """Drop the instances not used for ``idle_s`` seconds."""
@@ -125,10 +130,48 @@ class Session:
         if len(self._chain) >= MAX_CALL_DEPTH:
             raise BadRequest(f"calls between objects nest deeper than {MAX_CALL_DEPTH}")
         self._chain.append(ref.id)
+        saved = self._save_point() if len(self._chain) > 1 else None
         try:
             return getattr(instance, found[0])(self.turn(ref), args)
+        except BaseException:
+            if saved is not None:
+                self._roll_back(saved, ref)
+            raise
         finally:
             self._chain.pop()
+
+    def alarm(self, ref: ObjectRef, alarm: AlarmInfo) -> None:
+        """Run ``ref``'s alarm handler as this turn; ``ref`` is on the call chain as an op's object is."""
+        instance = self.instance(ref)
+        self._chain.append(ref.id)
+        try:
+            instance.on_alarm(self.turn(ref), alarm)
+        finally:
+            self._chain.pop()
+
+    def _save_point(self) -> tuple[int, dict[str, tuple[dict[bytes, Any], bool, Any]]]:
+        return len(self.notices), {
+            object_id: (dict(view.changes.entries), view.changes.cleared, view.changes.alarm)
+            for object_id, view in self.storages.items()
+        }
+
+    def _roll_back(self, saved: tuple[int, dict[str, tuple[dict[bytes, Any], bool, Any]]], target: ObjectRef) -> None:
+        """Undo a call that raised, so a caller that catches the error keeps none of the call's writes.
+
+        The in-memory forms of the objects it changed are dropped too.
+        """
+        notices, views = saved
+        del self.notices[notices:]
+        for object_id, view in list(self.storages.items()):
+            before = views.get(object_id)
+            if before is None:
+                del self.storages[object_id]
+            elif before != (view.changes.entries, view.changes.cleared, view.changes.alarm):
+                view.changes.entries, view.changes.cleared, view.changes.alarm = before
+            else:
+                continue
+            self._residents.drop(object_id)
+        self._residents.drop(target.id)
 
     # Calls (what handlers reach through their Turn) ------------------------
     def call(self, caller: ObjectRef, target: ObjectRef, method: str, args: dict[str, Any]) -> Any:

@@ -37,12 +37,65 @@ class NewerVersionError(RecordError):
         self.type_name, self.found, self.known = type_name, found, known
 
 
+_ABSENT: Any = object()  # what a fast check sees for a missing field
+
+
+def _unsure(value: Any) -> bool:
+    return False
+
+
+class _Code:
+    """Names for the expression of a compiled fast check: constants it uses, and fresh variables."""
+
+    def __init__(self) -> None:
+        self.env: dict[str, Any] = {"_ABSENT": _ABSENT}
+        self._count = 0
+
+    def name(self) -> str:
+        self._count += 1
+        return f"_{self._count}"
+
+    def const(self, value: Any) -> str:
+        name = self.name()
+        self.env[name] = value
+        return name
+
+
+# Given the name of a variable and a _Code, the Python expression that is true when it holds a right value.
+Inline = Callable[[str, _Code], str]
+
+
 @dataclass(frozen=True)
 class Kind:
-    """What a field holds: a scalar type, a list of a kind, or a nested shape."""
+    """What a field holds: a scalar type, a list of a kind, or a nested shape.
+
+    ``check`` raises ``RecordError`` naming the path of what is wrong, filling
+    in missing fields that have defaults; ``fast`` only answers whether the
+    value is already complete and right, without building a path or changing
+    anything. Records are checked on every read and write, so ``fast`` is the
+    usual path and ``check`` runs only when it says no. A record shape's
+    ``fast`` is compiled, once, into one expression from the ``inline`` parts
+    of its fields' kinds (a call per field, per list item, would cost several
+    times more); fast checks compare exact types, leaving subclasses (a
+    ``bool`` where an ``int`` goes) to ``check``.
+    """
 
     label: str
     check: Callable[[Any, str], None]
+    fast: Callable[[Any], bool] = _unsure
+    inline: Inline | None = None
+
+
+def _inline(kind: Kind, var: str, code: _Code) -> str:
+    return kind.inline(var, code) if kind.inline is not None else f"{code.const(kind.fast)}({var})"
+
+
+def _compiled(kind_inline: Inline) -> Callable[[Any], bool]:
+    code = _Code()
+    # The source is built from the declared fields and kinds, never from data.
+    exec(f"def fast(v):\n    return {kind_inline('v', code)}\n", code.env)
+    fast: Callable[[Any], bool] = code.env["fast"]
+    return fast
 
 
 def _scalar(label: str, *types: type) -> Kind:
@@ -52,14 +105,17 @@ def _scalar(label: str, *types: type) -> Kind:
         if not isinstance(value, types):
             raise RecordError(f"{path} must be {label}, got {type(value).__name__} {value!r:.40}")
 
-    return Kind(label, check)
+    exact = frozenset(types)
+    return Kind(label, check, lambda value: type(value) in exact,
+                lambda var, code: f"type({var}) in {code.const(exact)}")
 
 
 INT = _scalar("an integer", int)
 NUMBER = _scalar("a number", int, float)
 STR = _scalar("a string", str)
 BOOL = _scalar("a boolean", bool)
-ANY = Kind("any value", lambda value, path: None)
+ANY = Kind("any value", lambda value, path: None, lambda value: value is not _ABSENT,
+           lambda var, code: f"{var} is not _ABSENT")
 
 
 def list_of(item: Kind) -> Kind:
@@ -71,7 +127,11 @@ def list_of(item: Kind) -> Kind:
         for index, element in enumerate(value):
             item.check(element, f"{path}[{index}]")
 
-    return Kind(f"a list of {item.label}", check)
+    def inline(var: str, code: _Code) -> str:
+        element = code.name()
+        return f"(type({var}) is list and all({_inline(item, element, code)} for {element} in {var}))"
+
+    return Kind(f"a list of {item.label}", check, _compiled(inline), inline)
 
 
 def map_of(item: Kind) -> Kind:
@@ -85,7 +145,10 @@ def map_of(item: Kind) -> Kind:
                 raise RecordError(f"{path} keys must be strings, got {key!r:.40}")
             item.check(element, f"{path}.{key}")
 
-    return Kind(f"a map of {item.label}", check)
+    def fast(value: Any) -> bool:
+        return type(value) is dict and all(type(key) is str and item.fast(v) for key, v in value.items())
+
+    return Kind(f"a map of {item.label}", check, fast)
 
 
 def optional(kind: Kind) -> Kind:
@@ -95,7 +158,10 @@ def optional(kind: Kind) -> Kind:
         if value is not None:
             kind.check(value, path)
 
-    return Kind(f"{kind.label} or nil", check)
+    def inline(var: str, code: _Code) -> str:
+        return f"({var} is None or {_inline(kind, var, code)})"
+
+    return Kind(f"{kind.label} or nil", check, lambda value: value is None or kind.fast(value), inline)
 
 
 @dataclass(frozen=True)
@@ -113,7 +179,24 @@ def shape(*fields: Field) -> Kind:
     def check(value: Any, path: str) -> None:
         _check_fields(fields, value, path)
 
-    return Kind("a map of " + ", ".join(f.name for f in fields), check)
+    def inline(var: str, code: _Code) -> str:
+        # As many keys as fields, each present and right: then no key is unknown.
+        terms = [f"type({var}) is dict", f"len({var}) == {len(fields)}"]
+        for f in fields:
+            got = f"{var}.get({f.name!r}, _ABSENT)"
+            if _names_once(f.kind):
+                terms.append(_inline(f.kind, got, code))
+            else:  # bind the value first: the expression names it more than once
+                value = code.name()
+                terms.append(f"(({value} := {got}) is not _ABSENT) and {_inline(f.kind, value, code)}")
+        return "(" + " and ".join(terms) + ")"
+
+    return Kind("a map of " + ", ".join(f.name for f in fields), check, _compiled(inline), inline)
+
+
+def _names_once(kind: Kind) -> bool:
+    """Whether ``kind``'s expression names its variable once (a scalar's does), so it may be given an expression."""
+    return kind.inline is None or kind.inline("X", _Code()).count("X") == 1
 
 
 def _check_fields(fields: Sequence[Field], value: Any, path: str) -> None:
@@ -147,6 +230,7 @@ class RecordType:
 
     name: str
     versions: tuple[Version, ...] = field(default_factory=tuple)
+    _current_is_complete: Callable[[Any], bool] = field(init=False, repr=False, compare=False, default=_unsure)
 
     def __post_init__(self) -> None:
         numbers = [version.number for version in self.versions]
@@ -154,6 +238,8 @@ class RecordType:
             raise ValueError(f"{self.name}: versions must be numbered 1, 2, ... in order, got {numbers}")
         if any(version.upgrade is None for version in self.versions[1:]):
             raise ValueError(f"{self.name}: every version after the first needs an upgrade function")
+        if self.versions:
+            object.__setattr__(self, "_current_is_complete", shape(*self.versions[-1].fields).fast)
 
     @property
     def current(self) -> int:
@@ -168,7 +254,7 @@ class RecordType:
     def encode(self, value: Mapping[str, Any], version: int | None = None) -> bytes:
         """msgpack bytes of ``value`` as ``version`` (default: current), header first."""
         number = version or self.current
-        checked = self.validate(value, number)
+        checked = value if number == self.current and self._current_is_complete(value) else self.validate(value, number)
         return msgpack.packb({TYPE_KEY: self.name, VERSION_KEY: number, **checked}, use_bin_type=True)  # type: ignore[no-any-return]
 
     def read_version(self, data: bytes) -> tuple[int, dict[str, Any]]:
@@ -177,6 +263,20 @@ class RecordType:
             raw = msgpack.unpackb(data, raw=False, strict_map_key=False)
         except (ValueError, msgpack.ExtraData) as exc:
             raise RecordError(f"a {self.name} record is not valid msgpack: {exc}") from exc
+        return self._split(raw)
+
+    def from_value(self, value: Any) -> dict[str, Any]:
+        """The record in ``value``, an already decoded map (as ``storage.list`` returns), at the current version."""
+        version, fields = self._split(dict(value) if isinstance(value, dict) else value)
+        return self._current(fields, version)
+
+    def _current(self, fields: dict[str, Any], version: int) -> dict[str, Any]:
+        """``fields`` (freshly decoded, not shared) at the current version: as they are when already right."""
+        if version == self.current and self._current_is_complete(fields):
+            return fields
+        return self.upgrade(fields, version)
+
+    def _split(self, raw: Any) -> tuple[int, dict[str, Any]]:
         if not isinstance(raw, dict) or raw.get(TYPE_KEY) != self.name:
             found = raw.get(TYPE_KEY) if isinstance(raw, dict) else type(raw).__name__
             raise RecordError(f"expected a {self.name} record, found {found!r:.60}")
@@ -199,7 +299,7 @@ class RecordType:
     def decode(self, data: bytes) -> dict[str, Any]:
         """The record in ``data`` at the current version (migrated if older)."""
         version, fields = self.read_version(data)
-        return self.upgrade(fields, version)
+        return self._current(fields, version)
 
 
 def _deep_copy(value: Any) -> Any:

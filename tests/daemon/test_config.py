@@ -70,3 +70,39 @@ def test_a_reload_applies_live_keys_and_names_the_rest() -> None:
     config, later = reloaded(running, loaded)
     assert config == Config(log_level="debug", cycle_max_requests=16)
     assert later == ["rpc", "map_size_mb"]
+
+
+def test_the_built_in_classes_load_first_unless_turned_off(tmp_path: Path) -> None:
+    assert Config().class_modules == ("daemon.world",) and Config().builtin_classes
+    path = tmp_path / "lodestone.toml"
+    path.write_text('[classes]\nmodules = ["mygame.classes", "daemon.world"]\n')
+    assert load_config(path, {}, {}).class_modules == ("daemon.world", "mygame.classes")
+    path.write_text('[classes]\nbuiltin = false\nmodules = ["mygame.classes"]\n')
+    assert load_config(path, {}, {}).class_modules == ("mygame.classes",)
+    path.write_text("[classes.options.Agent]\nheartbeat_s = 0.5\n[classes.options.Telemetry]\nretention_s = 60\n")
+    assert load_config(path, {}, {}).class_options["Agent"] == {"heartbeat_s": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("[classes]\nbuiltin = 'yes'", "builtin_classes must be a bool"),
+        ("[classes.options.Agent]\nheartbeat_s = 0", r"\[classes.options.Agent\] heartbeat_s must be a positive"),
+        ("[classes.options.Agent]\nspawn = [0, 64, 0]", r"spawn must be a table \{x, y, z\}"),
+        ("[classes.options.Agent]\nheartbeat = 5", "has no option heartbeat; its options are heartbeat_s"),
+        ("[classes.options.Foreman]\nactive_window_s = 'a minute'", "active_window_s must be a positive number"),
+        ("[classes.options.Telemetry]\nsweep_batch = 1.5", "sweep_batch must be a positive integer"),
+        ("[classes.options.MissionControl]\nx = 1", "takes no options"),
+    ],
+)
+def test_bad_built_in_class_options_are_refused(tmp_path: Path, text: str, words: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=words):
+        load_config(path, {}, {})
+
+
+def test_options_are_not_checked_when_the_built_in_classes_are_off(tmp_path: Path) -> None:
+    path = tmp_path / "lodestone.toml"
+    path.write_text("[classes]\nbuiltin = false\n[classes.options.Agent]\nheartbeat = 5\n")
+    assert load_config(path, {}, {}).class_options["Agent"] == {"heartbeat": 5}

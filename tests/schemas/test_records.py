@@ -21,7 +21,7 @@ def fixture(version: int) -> bytes:
     return (FIXTURES / f"v{version}.msgpack").read_bytes()
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_golden_fixtures_decode_to_the_current_version(version: int) -> None:
     expected = json.loads((FIXTURES / "expected_current.json").read_text())[f"v{version}"]
     assert AGENT_STATE.read_version(fixture(version))[0] == version
@@ -29,13 +29,22 @@ def test_golden_fixtures_decode_to_the_current_version(version: int) -> None:
 
 
 def test_the_current_fixture_round_trips_byte_for_byte() -> None:
-    assert AGENT_STATE.encode(AGENT_STATE.decode(fixture(3))) == fixture(3)
+    assert AGENT_STATE.current == 4
+    assert AGENT_STATE.encode(AGENT_STATE.decode(fixture(4))) == fixture(4)
+
+
+def test_v3_gains_an_unknown_name_no_tasks_and_zero_counts() -> None:
+    state = AGENT_STATE.decode(fixture(3))
+    assert state["name"] == "" and state["tasks"] == [] and (state["createdAt"], state["lastSeen"]) == (0, 0)
+    assert state["stats"] == {"blocksMined": 31, "blocksPlaced": 7, "distanceTraveled": 152.25,
+                              "deaths": 0, "tasksAssigned": 0}
 
 
 def test_v1_gains_an_empty_inventory_and_default_stats() -> None:
     state = AGENT_STATE.decode(fixture(1))
     assert state["inventory"] == [] and state["maxHealth"] == 20
-    assert state["stats"] == {"blocksMined": 0, "blocksPlaced": 0, "distanceTraveled": 0.0}
+    assert state["stats"] == {"blocksMined": 0, "blocksPlaced": 0, "distanceTraveled": 0.0,
+                              "deaths": 0, "tasksAssigned": 0}
 
 
 def test_a_healthier_than_default_agent_keeps_its_health_as_max() -> None:
@@ -44,8 +53,8 @@ def test_a_healthier_than_default_agent_keeps_its_health_as_max() -> None:
 
 
 def test_newer_versions_are_refused_with_what_to_do() -> None:
-    future = msgpack.packb({"_type": "AgentState", "_v": 4, "health": 1})
-    with pytest.raises(NewerVersionError, match=r"version 4 is newer.*upgrade Lodestone"):
+    future = msgpack.packb({"_type": "AgentState", "_v": 5, "health": 1})
+    with pytest.raises(NewerVersionError, match=r"version 5 is newer.*upgrade Lodestone"):
         AGENT_STATE.decode(future)
 
 
@@ -96,3 +105,34 @@ def test_any_v2_record_migrates_and_round_trips(state: dict[str, Any]) -> None:
     current = AGENT_STATE.decode(AGENT_STATE.encode(state, 2))
     assert AGENT_STATE.decode(AGENT_STATE.encode(current)) == current
     assert [item["type"] for item in current["inventory"]] == [item["type"] for item in state["inventory"]]
+
+
+def _corruptions(value: Any, path: tuple[Any, ...] = ()) -> Any:
+    """Every copy of ``value`` with one thing wrong: a field missing, a field added, a value of another type."""
+    if isinstance(value, dict):
+        for key in value:
+            yield (*path, key), {k: v for k, v in value.items() if k != key}
+            for where, wrong in _corruptions(value[key], (*path, key)):
+                yield where, {**value, key: wrong}
+        yield (*path, "extra"), {**value, "extra": 1}
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            for where, wrong in _corruptions(item, (*path, index)):
+                yield where, [*value[:index], wrong, *value[index + 1:]]
+        yield (*path, "item"), [*value, "stray"]
+    else:
+        replacements: tuple[Any, ...] = (True, "text", None, 1.5, 7, [], {})
+        for replacement in replacements:
+            if type(replacement) is not type(value) and not (value is None and replacement is None):
+                yield path, replacement
+
+
+def test_the_fast_check_never_passes_what_the_full_check_would_change_or_refuse() -> None:
+    current = AGENT_STATE.decode(fixture(4))
+    assert AGENT_STATE._current_is_complete(current)
+    checked = 0
+    for where, wrong in _corruptions(current):
+        if AGENT_STATE._current_is_complete(wrong):
+            assert AGENT_STATE.validate(wrong) == wrong, where  # nothing to fill in, nothing refused
+        checked += 1
+    assert checked > 100
