@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the daemon answered with an error (or a key was not
 found, or an operation was refused); 2 bad usage; 3 no reply from the daemon;
-65 ``verify`` found bad records; 75 the data directory is in use; 78 the
+65 ``verify`` found bad records, or the data is newer than this Lodestone
+(``serve``, ``migrate``); 75 the data directory is in use; 78 the
 configuration is invalid.
 """
 
@@ -34,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="lodestone",
         description="Lodestone: durable state for game AI agents, on LMDB and ZeroMQ.",
         epilog="Exit codes: 0 ok, 1 error reply, not found or refused, 2 usage, 3 no reply, "
-        "65 bad records found, 75 data directory in use, 78 bad configuration.",
+        "65 bad records found or data newer than this Lodestone, 75 data directory in use, "
+        "78 bad configuration.",
     )
     parser.add_argument("--version", action="version", version=f"lodestone {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
