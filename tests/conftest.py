@@ -115,13 +115,23 @@ class DaemonProcess:
         return self.signal(signal.SIGTERM) if self.process is not None else 0
 
 
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
+def running_daemon(tmp_path: Path, config_text: str | None = None) -> Iterator[DaemonProcess]:
+    """A daemon on a fresh data directory (with the test secret), and the config given; killed after."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "secret").write_bytes(SECRET)
-    proc = DaemonProcess(data_dir).start()
+    extra_args: list[str] = []
+    if config_text is not None:
+        config = tmp_path / "lodestone.toml"
+        config.write_text(config_text)
+        extra_args = ["--config", str(config)]
+    proc = DaemonProcess(data_dir, extra_args=extra_args).start()
     yield proc
     if proc.process is not None:
         proc.process.kill()
         proc.process.wait(10)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
+    yield from running_daemon(tmp_path)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bridge import Client, Subscriber, Timeout
-from tests.conftest import SECRET, DaemonProcess
+from tests.conftest import DaemonProcess, running_daemon
 
 CONFIG = """
 alarm_retry_base_ms = 100
@@ -22,16 +22,7 @@ modules = ["tests.support.alarm_classes"]
 
 @pytest.fixture
 def alarm_daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    (data_dir / "secret").write_bytes(SECRET)
-    config = tmp_path / "lodestone.toml"
-    config.write_text(CONFIG)
-    proc = DaemonProcess(data_dir, extra_args=["--config", str(config)]).start()
-    yield proc
-    if proc.process is not None:
-        proc.process.kill()
-        proc.process.wait(10)
+    yield from running_daemon(tmp_path, CONFIG)
 
 
 def now_ms() -> int:

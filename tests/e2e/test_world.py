@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bridge import Client, Conflict, NotFound, Subscriber, Timeout
-from tests.conftest import SECRET, DaemonProcess
+from tests.conftest import DaemonProcess, running_daemon
 
 AGENTS = 50
 DEAD = 5  # agents 0..4 take a fatal blow
@@ -27,16 +27,7 @@ spawn = { x = 0, y = 64, z = 0 }
 
 @pytest.fixture
 def world_daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    (data_dir / "secret").write_bytes(SECRET)
-    config = tmp_path / "lodestone.toml"
-    config.write_text(CONFIG)
-    proc = DaemonProcess(data_dir, extra_args=["--config", str(config)]).start()
-    yield proc
-    if proc.process is not None:
-        proc.process.kill()
-        proc.process.wait(10)
+    yield from running_daemon(tmp_path, CONFIG)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
