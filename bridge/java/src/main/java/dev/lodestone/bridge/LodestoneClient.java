@@ -39,6 +39,9 @@ public final class LodestoneClient implements AutoCloseable {
     /** The daemon's default RPC endpoint. */
     public static final String DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555";
 
+    /** The name of the one Foreman, MissionControl and Telemetry object the built-in classes use by default. */
+    public static final String GLOBAL = "global";
+
     private final String endpoint;
     private final Duration timeout;
     private final int retries;
@@ -101,6 +104,15 @@ public final class LodestoneClient implements AutoCloseable {
      */
     <T> CompletableFuture<T> submit(String op, Target target, Map<String, ?> args, CallOptions options,
             Function<Object, T> convert) {
+        return submit(op, target, args, options, Wire.WRITE_OPS.contains(op), convert);
+    }
+
+    /**
+     * {@link #submit(String, Target, Map, CallOptions, Function)} for an op whose kind the caller
+     * knows: a {@code write} carries an idempotency key (and without one is never sent twice).
+     */
+    <T> CompletableFuture<T> submit(String op, Target target, Map<String, ?> args, CallOptions options,
+            boolean write, Function<Object, T> convert) {
         Objects.requireNonNull(op, "op");
         Objects.requireNonNull(options, "options");
         CompletableFuture<T> future = new CompletableFuture<>();
@@ -110,7 +122,6 @@ public final class LodestoneClient implements AutoCloseable {
         }
         long id = ids.incrementAndGet();
         int callRetries = options.retriesOr(retries);
-        boolean write = Wire.WRITE_OPS.contains(op);
         String idem = options.idempotencyKey();
         if (idem == null && write && idempotency && callRetries > 0) {
             idem = UUID.randomUUID().toString().replace("-", "");
@@ -229,6 +240,43 @@ public final class LodestoneClient implements AutoCloseable {
     /** A handle on {@code target}; no request is sent. */
     public ObjectHandle object(Target target) {
         return new ObjectHandle(this, Objects.requireNonNull(target, "target"), CallOptions.DEFAULTS);
+    }
+
+    // Built-in classes --------------------------------------------------------------------------
+
+    /** A handle on the agent called {@code name} ({@code Agent.*} ops); no request is sent. */
+    public AgentHandle agent(String name) {
+        return new AgentHandle(this, Target.byName(AgentHandle.CLASS, name), CallOptions.DEFAULTS);
+    }
+
+    /** A handle on the Foreman {@code global}, the one agents report to by default. */
+    public ForemanHandle foreman() {
+        return foreman(GLOBAL);
+    }
+
+    /** A handle on the Foreman called {@code name} ({@code Foreman.*} ops); no request is sent. */
+    public ForemanHandle foreman(String name) {
+        return new ForemanHandle(this, Target.byName(ForemanHandle.CLASS, name), CallOptions.DEFAULTS);
+    }
+
+    /** A handle on the MissionControl {@code global}. */
+    public MissionControlHandle missions() {
+        return missions(GLOBAL);
+    }
+
+    /** A handle on the MissionControl called {@code name} ({@code MissionControl.*} ops). */
+    public MissionControlHandle missions(String name) {
+        return new MissionControlHandle(this, Target.byName(MissionControlHandle.CLASS, name), CallOptions.DEFAULTS);
+    }
+
+    /** A handle on the Telemetry {@code global}. */
+    public TelemetryHandle telemetry() {
+        return telemetry(GLOBAL);
+    }
+
+    /** A handle on the Telemetry called {@code name} ({@code Telemetry.*} ops). */
+    public TelemetryHandle telemetry(String name) {
+        return new TelemetryHandle(this, Target.byName(TelemetryHandle.CLASS, name), CallOptions.DEFAULTS);
     }
 
     // Lifecycle ---------------------------------------------------------------------------------

@@ -46,6 +46,22 @@ final class Results {
         throw malformed(what, "an integer", value);
     }
 
+    static double number(Object value, String what) {
+        if (value instanceof Long || value instanceof Double) {
+            return ((Number) value).doubleValue();
+        }
+        throw malformed(what, "a number", value);
+    }
+
+    /** A list of maps, as an unmodifiable list. */
+    static List<Map<String, Object>> maps(Object value, String what) {
+        List<Map<String, Object>> maps = new java.util.ArrayList<>();
+        for (Object item : list(value, what)) {
+            maps.add(map(item, what + " entry"));
+        }
+        return java.util.Collections.unmodifiableList(maps);
+    }
+
     static boolean bool(Object value, String what) {
         if (value instanceof Boolean) {
             return (Boolean) value;

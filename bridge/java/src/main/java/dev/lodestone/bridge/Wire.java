@@ -11,7 +11,15 @@ final class Wire {
     /** Ops that change state: they carry an idempotency key so a retry is applied once. */
     static final Set<String> WRITE_OPS = Set.of(
             "storage.put", "storage.delete", "storage.delete_all", "storage.transaction",
-            "alarm.set", "alarm.delete");
+            "alarm.set", "alarm.delete",
+            // The built-in classes' writes (docs/protocol.md, "Built-in classes").
+            "Agent.init", "Agent.damage", "Agent.heal", "Agent.move", "Agent.blocks",
+            "Agent.inventory.add", "Agent.inventory.remove", "Agent.inventory.swap", "Agent.trade",
+            "Agent.task.assign", "Agent.task.update",
+            "Foreman.heartbeat", "Foreman.assign",
+            "MissionControl.create", "MissionControl.assign", "MissionControl.objective.update",
+            "MissionControl.fail",
+            "Telemetry.log", "Telemetry.log_many");
 
     private Wire() {
     }
