@@ -46,13 +46,27 @@ class ObjectRef:
     name: str | None = None
 
 
+NOT_DECODED: Final = object()
+
+
 @dataclass
 class Change:
-    """One key's pending change: ``packed is None`` means deleted."""
+    """One key's pending change: ``packed is None`` means deleted.
+
+    ``value`` is the decoded value when the writer had it at hand; otherwise
+    :meth:`decoded` decodes ``packed`` the first time someone needs it (only
+    the change stream does, and only when a subscriber wants the object).
+    """
 
     key: str
     packed: bytes | None
-    value: Any = None
+    value: Any = NOT_DECODED
+
+    def decoded(self) -> Any:
+        """The new value (``None`` for a delete)."""
+        if self.value is NOT_DECODED:
+            self.value = None if self.packed is None else unpack_value(self.packed)
+        return self.value
 
 
 class _Unchanged:
@@ -283,7 +297,7 @@ class ObjectStorage:
             raise BadRequest(f"{record_type.name} for key {key!r}: {exc}") from exc
         encoded = self._key(key)
         self._check_size(key, encoded, encoded_record)
-        self.changes.entries[encoded] = Change(key, encoded_record, unpack_value(encoded_record))
+        self.changes.entries[encoded] = Change(key, encoded_record)
 
     def put(self, key: str, value: Any) -> None:
         """Store ``value`` under ``key`` when the turn commits."""

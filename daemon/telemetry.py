@@ -26,7 +26,7 @@ def change_body(event: ChangeEvent) -> dict[str, Any]:
     changes: list[dict[str, Any]] = [
         {"key": change.key, "deleted": True}
         if change.packed is None
-        else {"key": change.key, "value": change.value}
+        else {"key": change.key, "value": change.decoded()}
         for change in event.changes
     ]
     return {
