@@ -102,12 +102,19 @@ class Runtime:
         self.residents = Residents(self.options.class_options, self.options.resident_limit,
                                    self.options.resident_idle_s)
         self._rng = rng or random.Random()
-        self._name_ids: dict[tuple[str, str], str] = {}
+        # Refs of targets named by class and name, checked once: the hot path's shortcut.
+        self._refs: dict[tuple[str, str], ObjectRef] = {}
         self._next_sweep_ms = 0
 
     # targets ---------------------------------------------------------------
     def resolve(self, target: Any) -> ObjectRef:
         """The object a request's ``target`` names; raises on a malformed target or id."""
+        if type(target) is dict and len(target) == 2:
+            class_name, name = target.get("class"), target.get("name")
+            if type(class_name) is str and type(name) is str:
+                known = self._refs.get((class_name, name))
+                if known is not None:
+                    return known
         if not isinstance(target, dict):
             raise BadRequest('this op needs a target: {"class", "name"} or {"class", "id"}')
         class_name = check_class_name(target.get("class"))
@@ -123,15 +130,11 @@ class Runtime:
         if "id" in target:
             return ObjectRef(class_name, self.ids.from_string(class_name, target["id"]))
         name = target["name"]
-        if isinstance(name, str):
-            object_id = self._name_ids.get((class_name, name))
-            if object_id is not None:
-                return ObjectRef(class_name, object_id, name)
-        object_id = self.ids.from_name(class_name, name)
-        if len(self._name_ids) >= _NAME_CACHE_LIMIT:
-            self._name_ids.clear()
-        self._name_ids[(class_name, name)] = object_id
-        return ObjectRef(class_name, object_id, name)
+        ref = ObjectRef(class_name, self.ids.from_name(class_name, name), name)
+        if len(self._refs) >= _NAME_CACHE_LIMIT:
+            self._refs.clear()
+        self._refs[(class_name, name)] = ref
+        return ref
 
     # cycles ----------------------------------------------------------------
     def _in_cycle(self, size: int, work: Callable[[Cycle, int, CycleResult], None]) -> CycleResult | Exception:
