@@ -1,9 +1,12 @@
 """The alarm clock: APScheduler 3.11 wakes the server loop when the next alarm comes due.
 
 LMDB holds every alarm (see :mod:`daemon.alarms`); this module holds one
-timer: an APScheduler date job at the earliest due time the loop has told it
-about, moved earlier when an earlier alarm is set and moved on by the loop
-after each firing cycle. A periodic *horizon* job wakes the loop to look at
+timer: an APScheduler job whose next run time is the earliest due time the
+loop has told it about, moved earlier when an earlier alarm is set and moved
+on by the loop after each firing cycle. The job is created once and only
+ever rescheduled (``modify_job``), never replaced or removed: replacing a
+date job while APScheduler's thread was finishing it made that thread fail
+with ``JobLookupError`` and stop. A periodic *horizon* job wakes the loop to look at
 LMDB again, as a safety net. So neither the number of stored alarms nor the
 number due at once bounds memory, start-up or the scheduler's work.
 
@@ -50,11 +53,13 @@ class AlarmScheduler:
         )
 
     def start(self) -> None:
-        """Start APScheduler's thread and the periodic horizon job."""
+        """Start APScheduler's thread, the (paused) next-alarm job and the periodic horizon job."""
         logging.getLogger("apscheduler").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
         self._scheduler.add_job(
             self._on_horizon, "interval", seconds=max(self.horizon_ms / 2000, 0.1), id="horizon"
         )
+        # Its interval never matters: every run time it gets is set by arm().
+        self._scheduler.add_job(self._on_due, "interval", days=365, id=_NEXT_JOB, next_run_time=None)
         self._scheduler.start()
 
     def shutdown(self) -> None:
@@ -74,9 +79,7 @@ class AlarmScheduler:
             self._next = earliest
         # One millisecond late, so the loop's clock reads at or past the due time.
         run_date = datetime.fromtimestamp((earliest + 1) / 1000, tz=UTC)
-        self._scheduler.add_job(
-            self._on_due, "date", run_date=run_date, args=(earliest,), id=_NEXT_JOB, replace_existing=True
-        )
+        self._scheduler.modify_job(_NEXT_JOB, next_run_time=run_date)
         return True
 
     def request_due(self) -> None:
@@ -98,10 +101,9 @@ class AlarmScheduler:
         with self._lock:
             return self._next
 
-    def _on_due(self, at_ms: int) -> None:
+    def _on_due(self) -> None:
         with self._lock:
-            if self._next == at_ms:
-                self._next = None
+            self._next = None
             self._due = True
         self._wake()
 
