@@ -116,6 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     objects = client_command("ls", "list the stored objects of CLASS (id and name)")
     objects.add_argument("class_name", metavar="CLASS")
     objects.add_argument("--limit", type=int, default=1000)
+    inspect = client_command("inspect", "print one object as JSON: its id, its alarm and its entries")
+    inspect.add_argument("class_name", metavar="CLASS")
+    inspect.add_argument("name", metavar="NAME")
+    inspect.add_argument("--limit", type=int, default=1000, help="most entries to print (default 1000)")
     return parser
 
 
@@ -272,6 +276,17 @@ def _run_client_command(client: Any, args: argparse.Namespace) -> int:
             _print_json(entry)
         return 0
     obj = client.object(args.class_name, args.name)
+    if args.command == "inspect":
+        entries = obj.list(limit=args.limit + 1)
+        _print_json({
+            "class": args.class_name,
+            "name": args.name,
+            "id": client.id_from_name(args.class_name, args.name),
+            "alarm_at_ms": client.call("alarm.get", obj.target)["at_ms"],
+            "entries": dict(entries[: args.limit]),
+            "truncated": len(entries) > args.limit,
+        })
+        return 0
     if args.command == "get":
         missing = object()
         value = obj.get(args.key, missing)

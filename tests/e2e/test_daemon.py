@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 import zmq
 
 from bridge import AsyncClient, Client, Conflict, Subscriber, Timeout
+from daemon.cli import main
 from schemas.wire import decode, encode, request
 from tests.conftest import REPO, SECRET, DaemonProcess
 
@@ -232,3 +234,16 @@ def test_a_second_daemon_on_the_same_data_dir_is_refused(daemon: DaemonProcess) 
 
 def test_sigint_also_stops_cleanly(daemon: DaemonProcess) -> None:
     assert daemon.signal(signal.SIGINT) == 0
+
+
+def test_inspect_prints_an_objects_id_alarm_and_entries(
+    daemon: DaemonProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Client(daemon.rpc) as client:
+        client.object("Horse", "bolt").put_many({"speed": 9, "name": "Bolt"})
+        client.call("alarm.set", {"class": "Horse", "name": "bolt"}, {"at_ms": 9_000_000_000_000})
+        object_id = client.id_from_name("Horse", "bolt")
+    assert main(["inspect", "Horse", "bolt", "--endpoint", daemon.rpc, "--limit", "1"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == {"class": "Horse", "name": "bolt", "id": object_id, "alarm_at_ms": 9_000_000_000_000,
+                     "entries": {"name": "Bolt"}, "truncated": True}
