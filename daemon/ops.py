@@ -32,7 +32,8 @@ class Op:
     args: frozenset[str]
 
 
-def _check_args(op: str, args: dict[str, Any], allowed: frozenset[str]) -> None:
+def check_args(op: str, args: dict[str, Any], allowed: frozenset[str]) -> None:
+    """Raise ``BadRequest`` if ``args`` has a field ``op`` does not take."""
     unknown = set(args) - allowed
     if unknown:
         takes = ", ".join(sorted(allowed)) or "no arguments"
@@ -200,8 +201,3 @@ OPS: dict[str, Op] = {
     "alarm.delete": _op(alarm_delete, True, True),
     "alarms.list": _op(alarms_list, False, False, "due_by_ms", "limit"),
 }
-
-
-def check_args(op_name: str, op: Op, args: dict[str, Any]) -> None:
-    """Raise ``BadRequest`` if ``args`` has a field ``op`` does not take."""
-    _check_args(op_name, args, op.args)

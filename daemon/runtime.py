@@ -227,7 +227,7 @@ class Runtime:
         if op is None:
             return self._class_turn(cycle, request, now, notices)
         try:
-            check_args(request.op, op, request.args)
+            check_args(request.op, request.args, op.args)
             if not op.takes_target:
                 return ok_reply(request.id, op.run(self, None, request.args))
             ref = self.resolve(request.target)

@@ -38,7 +38,6 @@ REGISTRY_DB = b"_objects"
 OBJECT_DB_PREFIX = b"o/"
 _SYSTEM_DBS = (META_DB, REGISTRY_DB, idempotency.IDEM_DB, idempotency.EXPIRY_DB, alarms.ALARMS_DB, alarms.DUE_DB)
 _MIN_MAX_DBS = 1024
-_OBJECT_DB_PREFIX = OBJECT_DB_PREFIX
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from daemon.errors import LodestoneError
 from daemon.ids import SECRET_FILE, IdFactory, check_class_name
 from daemon.objects import Limits, unpack_value
 from daemon.progress import Progress
-from daemon.storage import _OBJECT_DB_PREFIX, FORMAT_VERSION
+from daemon.storage import FORMAT_VERSION, OBJECT_DB_PREFIX
 
 _OBJECT_DB_NAME = re.compile(rb"o/[0-9a-f]{64}")
 _OBJECTS_PER_PASS = 2048
@@ -103,11 +103,11 @@ def verify(
         problem(f"secret: cannot read the deployment secret ({exc}); ids are not checked")
     with open_readonly(lmdb_dir, len(_SYSTEM_CHECKS), lock) as env, env.begin() as txn:
         names = [bytes(name) for name in txn.cursor().iternext(values=False)]
-        object_dbs = [name for name in names if name.startswith(_OBJECT_DB_PREFIX)]
+        object_dbs = [name for name in names if name.startswith(OBJECT_DB_PREFIX)]
         for name in names:
             if name.startswith(b"_") and name not in _SYSTEM_CHECKS:
                 report.unchecked_dbs.append(name.decode(errors="replace"))
-            elif not name.startswith((b"_", _OBJECT_DB_PREFIX)):
+            elif not name.startswith((b"_", OBJECT_DB_PREFIX)):
                 problem(f"sub-database {name[:80]!r}: not a name Lodestone gives its databases")
         if b"_meta" in names:
             _check_meta(txn, env.open_db(b"_meta", txn=txn, create=False), report, problem)
@@ -120,7 +120,7 @@ def verify(
             if check is not None and db_name in names:
                 report.records += _check_each(txn, env.open_db(db_name, txn=txn, create=False),
                                               db_name.decode(), check, problem)
-    found = {name[len(_OBJECT_DB_PREFIX):].decode(errors="replace") for name in object_dbs}
+    found = {name[len(OBJECT_DB_PREFIX):].decode(errors="replace") for name in object_dbs}
     for object_id, (class_name, object_name) in registry.items():
         if object_id not in found:
             problem(f"{_who(class_name, object_name, object_id)}: registered but its sub-database is missing")
@@ -202,7 +202,7 @@ def _check_object_db(
     report: VerifyReport,
     problem: Callable[[str], None],
 ) -> None:
-    object_id = db_name[len(_OBJECT_DB_PREFIX):].decode(errors="replace")
+    object_id = db_name[len(OBJECT_DB_PREFIX):].decode(errors="replace")
     if not _OBJECT_DB_NAME.fullmatch(db_name):
         problem(f"sub-database {db_name[:80]!r}: not a valid object database name")
         return

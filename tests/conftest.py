@@ -7,7 +7,8 @@ import selectors
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,17 @@ def store(tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def runtime(store: Store) -> Runtime:
     return Runtime(store, IdFactory(SECRET), "test")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll ``predicate`` (a read through a client) until it is truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
 
 
 def call(runtime: Runtime, op: str, args: dict[str, Any] | None = None, target: Any = None,

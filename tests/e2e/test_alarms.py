@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bridge import Client, Subscriber, Timeout
-from tests.conftest import DaemonProcess, running_daemon
+from tests.conftest import DaemonProcess, running_daemon, wait_for
 
 CONFIG = """
 alarm_retry_base_ms = 100
@@ -28,16 +27,6 @@ def alarm_daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll ``predicate`` (a read through the client) until it is truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def test_an_alarm_fires_once_after_sigkill_before_its_due_time(alarm_daemon: DaemonProcess) -> None:

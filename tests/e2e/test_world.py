@@ -5,15 +5,13 @@ Telemetry's answers are checked against what was sent."""
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bridge import Client, Conflict, NotFound, Subscriber, Timeout
-from tests.conftest import DaemonProcess, running_daemon
+from tests.conftest import DaemonProcess, running_daemon, wait_for
 
 AGENTS = 50
 DEAD = 5  # agents 0..4 take a fatal blow
@@ -29,16 +27,6 @@ spawn = { x = 0, y = 64, z = 0 }
 def world_daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
     yield from running_daemon(tmp_path, CONFIG)
 
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Poll a read until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def subscribed(client: Client, sub: Subscriber) -> None:
@@ -115,7 +103,7 @@ def test_fifty_agents_end_to_end(world_daemon: DaemonProcess) -> None:
                 entries[name]["position"] == final[name] and entries[name]["health"] == health[name]
                 for name in names)
 
-        wait_for(registry_matches)
+        wait_for(registry_matches, timeout=20.0)
         for name in (names[7], names[31], names[49]):
             point = final[name]
             nearest = foreman.nearest(point["x"], point["y"], point["z"], k=1)
