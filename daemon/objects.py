@@ -82,15 +82,16 @@ class ChangeSet:
     """A turn's buffered writes to one object, keyed by UTF-8 key bytes.
 
     ``alarm`` is the alarm the turn set (epoch ms), ``None`` if it cleared it,
-    or :data:`UNCHANGED`. ``alarm_hidden`` is set while an alarm handler runs:
-    the alarm being delivered no longer counts as set.
+    or :data:`UNCHANGED`. ``delivering`` is the stored alarm an alarm handler
+    is running for: it no longer counts as set, and the cycle need not read it
+    again to replace or clear it.
     """
 
     ref: ObjectRef
     entries: dict[bytes, Change] = field(default_factory=dict)
     cleared: bool = False
     alarm: int | _Unchanged | None = UNCHANGED
-    alarm_hidden: bool = False
+    delivering: alarms.AlarmRecord | None = None
 
     def event(self) -> ChangeEvent:
         return ChangeEvent(self.ref, self.cleared, list(self.entries.values()))
@@ -346,7 +347,7 @@ class ObjectStorage:
         alarm = self.changes.alarm
         if not isinstance(alarm, _Unchanged):
             return alarm
-        if self.changes.alarm_hidden:
+        if self.changes.delivering is not None:
             return None
         record = self._cycle.alarm_of(self.ref)
         return None if record is None else record.at_ms

@@ -339,7 +339,7 @@ class Runtime:
             return
         session = self._session(cycle, now)
         storage = session.storage(ref)
-        storage.changes.alarm_hidden = True
+        storage.changes.delivering = record
         try:
             session.alarm(ref, AlarmInfo(record.scheduled_ms, record.retry_count))
         except lmdb.Error:

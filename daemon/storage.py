@@ -245,7 +245,7 @@ class Cycle:
         if at_ms is not UNCHANGED:
             ref = changes.ref
             record = alarms.AlarmRecord(ref.class_name, ref.name, at_ms, at_ms) if isinstance(at_ms, int) else None
-            self.write_alarm(ref, record)
+            self.write_alarm(ref, record, alarms.UNREAD if changes.delivering is None else changes.delivering)
         if not changes.cleared and not changes.entries:
             return
         db = self.db(changes.ref, create=True)
