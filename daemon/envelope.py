@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, TypeGuard
 
 from schemas.wire import SUPPORTED_VERSIONS, ErrorCode, decode, error_reply
 
 MAX_REQUEST_ID_CHARS = 256
 MAX_IDEM_BYTES = 256
+_MIN_ID, _MAX_ID = -(2**63), 2**64
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     """A well-formed request envelope; its op and args are checked later."""
 
     id: int | str
@@ -40,6 +39,39 @@ def parse(body: bytes, max_frame_bytes: int) -> Request | dict[str, Any]:
     except Exception as exc:  # msgpack raises several unrelated types on bad bytes
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return error_reply(None, ErrorCode.BAD_REQUEST, f"request is not valid msgpack ({detail})")
+    # The common case, checked in one pass; anything it does not accept is sorted out by _refusal.
+    if type(message) is dict:
+        request_id, op, args, idem = message.get("id"), message.get("op"), message.get("args", {}), message.get("idem")
+        if (
+            _good_id(request_id)
+            and type(message.get("v")) is int and message["v"] in SUPPORTED_VERSIONS
+            and type(op) is str and op
+            and type(args) is dict and _str_keys(args)
+            and (idem is None or _good_idem(idem))
+        ):
+            return Request(request_id, op, message.get("target"), args, idem)
+    refusal = _refusal(message)
+    if refusal is not None:
+        return refusal
+    return Request(message["id"], message["op"], message.get("target"), message.get("args", {}), message.get("idem"))
+
+
+def _good_id(request_id: object) -> TypeGuard[int | str]:
+    if type(request_id) is int:
+        return _MIN_ID <= request_id < _MAX_ID
+    return type(request_id) is str and len(request_id) <= MAX_REQUEST_ID_CHARS
+
+
+def _good_idem(idem: object) -> bool:
+    return type(idem) is str and idem != "" and len(idem.encode()) <= MAX_IDEM_BYTES
+
+
+def _str_keys(args: dict[Any, Any]) -> bool:
+    return all(type(key) is str for key in args)
+
+
+def _refusal(message: Any) -> dict[str, Any] | None:
+    """The error reply a decoded request earns, check by check; ``None`` if it is well formed."""
     if not isinstance(message, dict):
         return error_reply(
             None, ErrorCode.BAD_REQUEST, f"request must be a msgpack map, got {type(message).__name__}"
@@ -51,7 +83,7 @@ def parse(body: bytes, max_frame_bytes: int) -> Request | dict[str, Any]:
         return error_reply(
             None, ErrorCode.BAD_REQUEST, f"request id is over {MAX_REQUEST_ID_CHARS} characters"
         )
-    if isinstance(request_id, int) and not -(2**63) <= request_id < 2**64:
+    if isinstance(request_id, int) and not _MIN_ID <= request_id < _MAX_ID:
         return error_reply(None, ErrorCode.BAD_REQUEST, "request id is out of the 64-bit range")
 
     def bad(code: ErrorCode, text: str) -> dict[str, Any]:
@@ -79,4 +111,4 @@ def parse(body: bytes, max_frame_bytes: int) -> Request | dict[str, Any]:
         return bad(
             ErrorCode.BAD_REQUEST, f"idem must be a non-empty string of at most {MAX_IDEM_BYTES} bytes"
         )
-    return Request(request_id, op, message.get("target"), args, idem)
+    return None

@@ -6,8 +6,10 @@ from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from daemon.envelope import Request, parse
+from daemon.envelope import Request, _refusal, parse
 
 LIMIT = 1024
 
@@ -43,3 +45,27 @@ def test_malformed_requests(body: bytes, code: str, request_id: Any, words: str)
     reply = reply_of(body)
     assert reply["ok"] is False and reply["id"] == request_id
     assert reply["error"]["code"] == code and words in reply["error"]["message"]
+
+
+_INTS = st.integers(min_value=-(2**63), max_value=2**64 - 1)  # what msgpack can carry
+_FIELD_VALUES = st.one_of(
+    st.none(), st.booleans(), _INTS, st.floats(allow_nan=False), st.text(max_size=300), st.binary(max_size=8),
+    st.lists(_INTS, max_size=2),
+    st.dictionaries(st.one_of(st.text(max_size=4), st.binary(max_size=4)), _INTS, max_size=3),
+)
+
+
+@given(st.dictionaries(st.sampled_from(["v", "id", "op", "args", "idem", "target"]), _FIELD_VALUES)
+       | st.fixed_dictionaries({"v": st.sampled_from([1, 2, True]), "id": _FIELD_VALUES,
+                                "op": st.sampled_from(["ping", "", "storage.get"]), "args": _FIELD_VALUES,
+                                "idem": st.one_of(st.none(), st.text(max_size=300))}))
+def test_the_quick_check_agrees_with_the_check_by_check_refusal(message: dict[str, Any]) -> None:
+    """parse accepts exactly the envelopes _refusal finds nothing wrong with, and refuses the others alike."""
+    parsed = parse(msgpack.packb(message, use_bin_type=True), 1 << 20)
+    decoded = msgpack.unpackb(msgpack.packb(message, use_bin_type=True), raw=False)
+    refusal = _refusal(decoded)
+    if refusal is None:
+        assert parsed == Request(decoded["id"], decoded["op"], decoded.get("target"), decoded.get("args", {}),
+                                 decoded.get("idem"))
+    else:
+        assert parsed == refusal
