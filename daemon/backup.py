@@ -37,7 +37,7 @@ from daemon import __version__
 from daemon.errors import DataDirLocked, LodestoneError
 from daemon.ids import SECRET_FILE
 from daemon.progress import Progress
-from daemon.storage import LOCK_FILE
+from daemon.storage import LOCK_FILE, META_DB, REGISTRY_DB, commit_number, set_commit_base
 from daemon.verify import open_readonly, verify
 
 MANIFEST_FILE = "backup.json"
@@ -89,13 +89,15 @@ def backup(
     staging.mkdir(mode=0o700, parents=True)
     (staging / "lmdb").mkdir(mode=0o700)
     try:
-        source = contextlib.nullcontext(open_env) if open_env is not None else open_readonly(data_dir / "lmdb", 0)
-        with source as env:
+        source = contextlib.nullcontext(open_env) if open_env is not None else open_readonly(data_dir / "lmdb", 1)
+        with source as env, env.begin() as snapshot:
             source_bytes = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
             progress.start("backup", source_bytes // _MIB, "MiB at most (compacting)")
             target = staging / "lmdb" / "data.mdb"
+            number = commit_number(snapshot, env.open_db(META_DB, txn=snapshot, create=False))
             with _watch_size(target, progress):
-                env.copy(str(staging / "lmdb"), compact=True)
+                env.copy(str(staging / "lmdb"), compact=True, txn=snapshot)
+        _keep_commit_number(staging / "lmdb", number)
         _write_file(staging / SECRET_FILE, secret, 0o600)
         commit_seq, objects = _summary(staging / "lmdb")
         report = BackupReport(
@@ -198,12 +200,26 @@ def _holding_lock(data_dir: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _keep_commit_number(lmdb_dir: Path, number: int) -> None:
+    """Make the copy in ``lmdb_dir`` number its commits on from ``number``, the source's when copied.
+
+    A compacted copy restarts LMDB's transaction ids, which commit numbers count from.
+    """
+    room = (lmdb_dir / "data.mdb").stat().st_size + _MIB  # the copy is exactly full; one write needs a page more
+    env = lmdb.open(str(lmdb_dir), map_size=room, max_dbs=1, subdir=True, create=False, readahead=False, lock=False)
+    try:
+        with env.begin(write=True) as txn:
+            set_commit_base(txn, env.open_db(META_DB, txn=txn, create=False), number - txn.id())
+    finally:
+        env.close()
+
+
 def _summary(lmdb_dir: Path) -> tuple[int, int]:
     """``(commit_seq, objects stored)`` of a copy that nothing else uses."""
     with open_readonly(lmdb_dir, 2, lock=False) as env, env.begin() as txn:
-        seq = txn.get(b"commit_seq", db=env.open_db(b"_meta", txn=txn, create=False))
-        objects = txn.stat(env.open_db(b"_objects", txn=txn, create=False))["entries"]
-    return (int.from_bytes(seq, "big") if seq else 0), int(objects)
+        number = commit_number(txn, env.open_db(META_DB, txn=txn, create=False))
+        objects = txn.stat(env.open_db(REGISTRY_DB, txn=txn, create=False))["entries"]
+    return number, int(objects)
 
 
 @contextlib.contextmanager

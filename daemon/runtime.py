@@ -151,7 +151,8 @@ class Runtime:
             try:
                 work(cycle, now, result)
                 if now >= self._next_sweep_ms:
-                    idempotency.sweep(cycle.txn, cycle.system, now, _IDEM_SWEEP_BUDGET)
+                    if idempotency.sweep(cycle.txn, cycle.system, now, _IDEM_SWEEP_BUDGET):
+                        cycle.wrote = True
                     self._next_sweep_ms = now + _IDEM_SWEEP_EVERY_MS
                 result.events = cycle.commit()
             except lmdb.MapFullError:

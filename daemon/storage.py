@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 LOCK_FILE = "lodestone.lock"
 META_DB = b"_meta"
+# A commit's number is LMDB's id of its write transaction plus this base (8 bytes, signed), so
+# numbering costs no write per commit. The base changes only when the ids restart: in a compacted
+# copy (a backup), and once for data that kept its own count under _LEGACY_COMMIT_SEQ.
+COMMIT_BASE = b"commit_base"
+_LEGACY_COMMIT_SEQ = b"commit_seq"
 REGISTRY_DB = b"_objects"
 OBJECT_DB_PREFIX = b"o/"
 _SYSTEM_DBS = (META_DB, REGISTRY_DB, idempotency.IDEM_DB, idempotency.EXPIRY_DB, alarms.ALARMS_DB, alarms.DUE_DB)
@@ -65,6 +70,7 @@ class Store:
         self._handles: dict[str, lmdb._Database] = {}
         self.system: dict[bytes, lmdb._Database] = {}
         self._lock_fd: int | None = None
+        self.commit_base = 0
         self.commit_seq = 0
 
     # lifecycle -----------------------------------------------------------
@@ -90,8 +96,13 @@ class Store:
                         f"the data directory {self.path} has storage format {version}, newer "
                         f"than this Lodestone's {FORMAT_VERSION}; upgrade Lodestone"
                     )
-            seq = txn.get(b"commit_seq", db=meta)
-            self.commit_seq = int.from_bytes(seq, "big") if seq else 0
+            legacy = txn.get(_LEGACY_COMMIT_SEQ, db=meta)
+            if legacy is not None:  # numbered by a count of its own: go on from where it got to
+                set_commit_base(txn, meta, int.from_bytes(legacy, "big") - txn.id())
+                txn.delete(_LEGACY_COMMIT_SEQ, db=meta)
+            self.commit_base = commit_base(txn, meta)
+        with self.env.begin() as txn:
+            self.commit_seq = self.commit_base + txn.id()
 
     def close(self) -> None:
         """Close the environment and release the directory lock."""
@@ -277,22 +288,16 @@ class Cycle:
     # end of cycle ----------------------------------------------------------
     def commit(self) -> list[ChangeEvent]:
         """Commit and fsync every applied turn; return their change events in order."""
-        if self.events:
-            self.store.commit_seq += 1
-            self.txn.put(
-                b"commit_seq",
-                self.store.commit_seq.to_bytes(8, "big"),
-                db=self.system[META_DB],
-            )
+        number = self.store.commit_base + self.txn.id()
         try:
             self.txn.commit()
         except BaseException:
-            if self.events:
-                self.store.commit_seq -= 1
             self._forget_opened()
             raise
+        if self.wrote:
+            self.store.commit_seq = number
         for event in self.events:
-            event.commit_seq = self.store.commit_seq
+            event.commit_seq = number
         return self.events
 
     def abort(self) -> None:
@@ -304,6 +309,22 @@ class Cycle:
         for object_id in self._opened:
             self.store._handles.pop(object_id, None)
         self._opened.clear()
+
+
+def commit_base(txn: lmdb.Transaction, meta: lmdb._Database) -> int:
+    """The base that commit numbers are counted from (see :data:`COMMIT_BASE`)."""
+    raw = txn.get(COMMIT_BASE, db=meta)
+    return int.from_bytes(raw, "big", signed=True) if raw is not None else 0
+
+
+def set_commit_base(txn: lmdb.Transaction, meta: lmdb._Database, base: int) -> None:
+    """Store the base of commit numbers, in the write transaction ``txn``."""
+    txn.put(COMMIT_BASE, base.to_bytes(8, "big", signed=True), db=meta)
+
+
+def commit_number(txn: lmdb.Transaction, meta: lmdb._Database) -> int:
+    """The number of the last commit a read transaction sees, or of the one a write transaction makes."""
+    return commit_base(txn, meta) + txn.id()
 
 
 def _room_for(handles: int) -> int:

@@ -9,7 +9,7 @@ already open (one pass over 100,000 objects would take minutes). An object
 created after the first transaction is not checked; one written between
 passes is checked as it is then. What is checked:
 
-* ``_meta``: the storage format is one this code reads; ``commit_seq`` is 8 bytes;
+* ``_meta``: the storage format is one this code reads; ``commit_base`` is 8 bytes;
 * ``_objects``, the registry: each key is a valid class name and a 32-byte
   id; each value is a version-1 record with a name; the id is one this
   deployment's secret makes for that class (and that name); its sub-database exists;
@@ -38,7 +38,7 @@ from daemon.errors import LodestoneError
 from daemon.ids import SECRET_FILE, IdFactory, check_class_name
 from daemon.objects import Limits, unpack_value
 from daemon.progress import Progress
-from daemon.storage import FORMAT_VERSION, OBJECT_DB_PREFIX
+from daemon.storage import COMMIT_BASE, FORMAT_VERSION, OBJECT_DB_PREFIX, commit_number
 
 _OBJECT_DB_NAME = re.compile(rb"o/[0-9a-f]{64}")
 _OBJECTS_PER_PASS = 2048
@@ -151,12 +151,13 @@ def _check_meta(txn: lmdb.Transaction, db: Any, report: VerifyReport, problem: C
         problem("_meta: no storage format recorded")
     elif not isinstance(version, int) or version > FORMAT_VERSION:
         problem(f"_meta format: version {version!r} is not one this Lodestone reads (up to {FORMAT_VERSION})")
-    seq = txn.get(b"commit_seq", db=db)
-    if seq is not None:
-        if len(seq) != 8:
-            problem(f"_meta commit_seq: {len(seq)} bytes, expected 8")
-        else:
-            report.commit_seq = int.from_bytes(seq, "big")
+    for key in (COMMIT_BASE, b"commit_seq"):  # commit_seq: the count of a Lodestone before commit_base
+        raw = txn.get(key, db=db)
+        if raw is not None and len(raw) != 8:
+            problem(f"_meta {key.decode()}: {len(raw)} bytes, expected 8")
+            return
+    legacy = txn.get(b"commit_seq", db=db)
+    report.commit_seq = int.from_bytes(legacy, "big") if legacy is not None else commit_number(txn, db)
 
 
 def _check_registry(
