@@ -1,7 +1,10 @@
 """Lodestone core benchmark: storage.put/get over ZeroMQ versus Redis HSET/HGET with AOF.
 
-For each agent count: a fresh Lodestone daemon and fresh Redis servers (appendfsync always and
-everysec); every agent's ~300-byte msgpack state is written once, then four timed phases run:
+For each agent count: a fresh Lodestone daemon, a fresh "stack floor" server (bench/floor.py: the
+same sockets, wire format, LMDB layout and group commit with fsync, and nothing else, so the gap
+between it and Lodestone is the price of Lodestone's checks and features, and the gap between it
+and Redis is the stack's) and fresh Redis servers (appendfsync always and everysec); every agent's
+~300-byte msgpack state is written once, then four timed phases run:
 lockstep write/read (one connection, one request in flight; a zmq.REQ socket for Lodestone) and
 pipelined write/read (8 connections in one process on one zmq.Poller, each keeping a sliding
 window of 64 requests outstanding: a new request goes out as soon as a reply arrives; latency is
@@ -39,7 +42,7 @@ import zmq
 REPO = Path(__file__).resolve().parent.parent
 CONNS, WINDOW, POPULATE_WINDOW = 8, 64, 256
 PHASES = ("lockstep write", "lockstep read", "pipelined write", "pipelined read")
-SYSTEMS = ("Lodestone", "Redis always", "Redis everysec")
+SYSTEMS = ("Lodestone", "Stack floor", "Redis always", "Redis everysec")
 pc = time.perf_counter_ns
 Ctx = zmq.Context[zmq.Socket[bytes]]
 
@@ -280,6 +283,7 @@ class Lodestone:
         argv += ["--pub", f"tcp://127.0.0.1:{free_port()}"]
         self.server = Server("the Lodestone daemon", argv, REPO, tmp / "daemon.log")
 
+
     def wait_ready(self) -> str:
         """Ping until the daemon answers (20 s at most); returns its version."""
         sock = self.ctx.socket(zmq.DEALER)
@@ -311,6 +315,16 @@ class Lodestone:
         return ZmqConn(self.ctx, self.ep, reqs, start, read, zmq.REQ if lockstep else zmq.DEALER)
 
 
+class Floor(Lodestone):
+    """bench/floor.py: Lodestone's wire format over the same stack, with nothing but the storage ops."""
+
+    def __init__(self, ctx: Ctx, tmp: Path) -> None:
+        self.name, self.ctx, self.ep = "Stack floor", ctx, f"tcp://127.0.0.1:{free_port()}"
+        (tmp / "data").mkdir()
+        argv = [sys.executable, str(REPO / "bench" / "floor.py"), self.ep, str(tmp / "data")]
+        self.server = Server("the stack-floor server", argv, REPO, tmp / "floor.log")
+
+
 def resp(*parts: bytes) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
@@ -340,6 +354,13 @@ class Redis:
 
     def conn(self, reqs: list[bytes], start: int, read: bool, lockstep: bool = False) -> Conn:
         return RedisConn(self.port, reqs, start, read)
+
+
+def start(system: str, ctx: Ctx, tmp: Path) -> Lodestone | Redis:
+    """Start ``lodestone``, ``floor`` or a Redis with AOF fsync ``always`` or ``everysec``, in ``tmp``."""
+    if system == "lodestone":
+        return Lodestone(ctx, tmp)
+    return Floor(ctx, tmp) if system == "floor" else Redis(system, tmp)
 
 
 def run_lockstep(conns: list[Conn], seconds: float, srv: Server) -> Result:
@@ -460,20 +481,21 @@ def table(res: dict[tuple[str, int], dict[str, Result]], agents: list[int]) -> s
         return f"{a.rate / b.rate:.2f}x" if a and b and b.rate else "n/a"
 
     rows = [
-        "| agents | phase | Lodestone ops/s | p50 us | p99 us | Redis always ops/s (p50/p99 us) "
-        "| Redis everysec ops/s (p50/p99 us) | Lodestone / Redis always | Lodestone / Redis everysec |",
-        "|" + "---|" * 9,
+        "| agents | phase | Lodestone ops/s | p50 us | p99 us | Stack floor ops/s (p50/p99 us) "
+        "| Redis always ops/s (p50/p99 us) | Redis everysec ops/s (p50/p99 us) "
+        "| Lodestone / floor | Lodestone / Redis always | Lodestone / Redis everysec |",
+        "|" + "---|" * 11,
     ]
-    cpu = ["| agents | phase | Lodestone | Redis always | Redis everysec |", "|" + "---|" * 5]
+    cpu = ["| agents | phase | " + " | ".join(SYSTEMS) + " |", "|" + "---|" * (2 + len(SYSTEMS))]
     for n in agents:
         for ph in PHASES:
-            lo, ra, re = (res.get((s, n), {}).get(ph) for s in SYSTEMS)
+            lo, fl, ra, re = (res.get((s, n), {}).get(ph) for s in SYSTEMS)
             p50, p99 = (f"{lo.p50:.0f}", f"{lo.p99:.0f}") if lo else ("n/a", "n/a")
             rows.append(
-                f"| {n:,} | {ph} | {cell(lo, False)} | {p50} | {p99} | {cell(ra)} | {cell(re)} "
-                f"| {ratio(lo, ra)} | {ratio(lo, re)} |"
+                f"| {n:,} | {ph} | {cell(lo, False)} | {p50} | {p99} | {cell(fl)} | {cell(ra)} | {cell(re)} "
+                f"| {ratio(lo, fl)} | {ratio(lo, ra)} | {ratio(lo, re)} |"
             )
-            use = [f"{x.gen_cpu:.0%} / {x.srv_cpu:.0%}" if x else "n/a" for x in (lo, ra, re)]
+            use = [f"{x.gen_cpu:.0%} / {x.srv_cpu:.0%}" if x else "n/a" for x in (lo, fl, ra, re)]
             cpu.append(f"| {n:,} | {ph} | {' | '.join(use)} |")
     lines = [*rows, "", "CPU use, load generator / server process (100% = one core):", "", *cpu, ""]
     for s in SYSTEMS if len(agents) > 1 else ():
@@ -505,13 +527,13 @@ def main() -> int:
             w = Workload.make(n)
             size = sorted(len(b) for b in w.blobs)
             print(f"\n## {n:,} agents; state {len(w.blobs[0])} bytes packed ({size[0]}..{size[-1]})")
-            for cfg in ["lodestone", *redis]:
+            for cfg in ["lodestone", "floor", *redis]:
                 with contextlib.ExitStack() as stack:  # stops the server, then removes its directory
                     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lodestone-bench-")))
-                    t = Lodestone(ctx, tmp) if cfg == "lodestone" else Redis(cfg, tmp)
+                    t = start(cfg, ctx, tmp)
                     stack.callback(t.server.stop)
                     ready = t.wait_ready()
-                    version = ready if isinstance(t, Lodestone) else version
+                    version = ready if cfg == "lodestone" else version
                     print(f"{t.name}:")
                     res[(t.name, n)] = bench_target(t, w, seconds)
     except KeyboardInterrupt:
