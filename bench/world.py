@@ -332,7 +332,8 @@ def main() -> int:
     parser.add_argument("--heartbeat-s", type=float, default=5.0)
     parser.add_argument("--conns", type=int, default=4)
     parser.add_argument("--search", action="store_true", help="bisect for the highest passing agent count")
-    parser.add_argument("--search-seconds", type=float, default=15.0)
+    parser.add_argument("--search-seconds", type=float, help="length of each search run (default: --seconds; "
+                        "shorter runs pass loads that build a backlog only after a while)")
     parser.add_argument("--nearest-agents", type=int, default=10_000, help="0 skips the nearest benchmark")
     parser.add_argument("--queries", type=int, default=5000)
     args = parser.parse_args()
@@ -345,16 +346,17 @@ def main() -> int:
         results.append(run_load(agents, args.seconds, args.heartbeat_s, args.conns))
         print_load(results[-1])
     if args.search:
+        search_seconds = args.search_seconds or args.seconds
         passing = [r.agents for r in results if r.passes()]
         failing = [r.agents for r in results if not r.passes()]
         low, high = max(passing, default=0), min((n for n in failing if n > max(passing, default=0)), default=0)
         while high and high - low > max(25, low // 20):
             middle = (low + high) // 2
-            result = run_load(middle, args.search_seconds, args.heartbeat_s, args.conns)
+            result = run_load(middle, search_seconds, args.heartbeat_s, args.conns)
             print_load(result)
             low, high = (middle, high) if result.passes() else (low, middle)
         print(f"highest agent count with every op's p99 under 50 ms and nothing dropped: {low} "
-              f"(searched with {args.search_seconds:.0f} s runs)")
+              f"(searched with {search_seconds:.0f} s runs)")
     if args.nearest_agents:
         print(f"\nForeman.nearest over {args.nearest_agents:,} active agents, {args.queries:,} queries, "
               "one in flight:")
