@@ -12,7 +12,11 @@ send-to-reply, queueing included). Requests are pre-built; agents are picked uni
 the same sequence for every server. "gen" CPU is this load generator's CPU time over wall time
 (100% = one core busy: the generator, not the server, is the limit); "server" is the server's.
 
-Usage: python bench/core.py [--quick] [--agents 1000,10000] [--seconds N] [--out FILE]
+Every phase runs --rounds times per system, the systems taking turns, and the table gives each
+figure's median over the rounds (the range of rates is listed after it): the disk's fsync time drifts
+by tens of percent over minutes, and turns keep that drift from favouring one system.
+
+Usage: python bench/core.py [--quick] [--agents 1000,10000] [--seconds N] [--rounds N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,6 +88,8 @@ class Result:
     srv_cpu: float = 0.0
     p50: float = float("nan")
     p99: float = float("nan")
+    low: float = float("nan")  # over rounds: the lowest and highest rate
+    high: float = float("nan")
 
     @property
     def rate(self) -> float:
@@ -430,27 +437,51 @@ def populate(t: Lodestone | Redis, w: Workload) -> None:
     print(f"  populated {n:,} agents in {time.perf_counter() - t0:.2f} s{loud}")
 
 
-def bench_target(t: Lodestone | Redis, w: Workload, seconds: float) -> dict[str, Result]:
-    populate(t, w)
-    out: dict[str, Result] = {}
-    for phase in PHASES:
-        lockstep, write = phase.startswith("lockstep"), phase.endswith("write")
-        reqs, nconns = t.build(w, write, w.picks), 1 if lockstep else CONNS
-        conns = [t.conn(reqs, k * len(reqs) // nconns, not write, lockstep) for k in range(nconns)]
-        try:
-            r = out[phase] = (run_lockstep if lockstep else run_pipelined)(conns, seconds, t.server)
-        finally:
-            for c in conns:
-                c.close()
-        t.server.check()
-        print(
-            f"  {phase:16} {r.rate:>9,.0f} ops/s  p50 {r.p50:8.1f} us  p99 {r.p99:8.1f} us"
-            f"  gen CPU {r.gen_cpu:4.0%}  server CPU {r.srv_cpu:4.0%}"
-        )
-        if r.errors:
-            first = next((c.first_error for c in conns if c.first_error), "no reply")
-            print(f"  !!!!! {t.name} {phase}: {r.errors} ERROR REPLIES, first: {first}")
+def run_phase(t: Lodestone | Redis, w: Workload, phase: str, seconds: float) -> Result:
+    """One timed run of ``phase`` against ``t``; prints its line."""
+    lockstep, write = phase.startswith("lockstep"), phase.endswith("write")
+    reqs, nconns = t.build(w, write, w.picks), 1 if lockstep else CONNS
+    conns = [t.conn(reqs, k * len(reqs) // nconns, not write, lockstep) for k in range(nconns)]
+    try:
+        r = (run_lockstep if lockstep else run_pipelined)(conns, seconds, t.server)
+    finally:
+        for c in conns:
+            c.close()
+    t.server.check()
+    print(
+        f"  {phase:16} {t.name:15} {r.rate:>9,.0f} ops/s  p50 {r.p50:8.1f} us  p99 {r.p99:8.1f} us"
+        f"  gen CPU {r.gen_cpu:4.0%}  server CPU {r.srv_cpu:4.0%}"
+    )
+    if r.errors:
+        first = next((c.first_error for c in conns if c.first_error), "no reply")
+        print(f"  !!!!! {t.name} {phase}: {r.errors} ERROR REPLIES, first: {first}")
+    return r
+
+
+def median_of(runs: list[Result]) -> Result:
+    """Each figure's median over the rounds; ``low``/``high`` keep the range of rates."""
+    mid = statistics.median
+    out = Result(ops=round(mid([r.rate for r in runs])), errors=sum(r.errors for r in runs), wall=1.0,
+                 gen_cpu=mid([r.gen_cpu for r in runs]), srv_cpu=mid([r.srv_cpu for r in runs]),
+                 p50=mid([r.p50 for r in runs]), p99=mid([r.p99 for r in runs]))
+    out.low, out.high = min(r.rate for r in runs), max(r.rate for r in runs)
     return out
+
+
+def bench_targets(
+    targets: list[Lodestone | Redis], w: Workload, seconds: float, rounds: int
+) -> dict[str, dict[str, Result]]:
+    """Every phase, ``rounds`` times, each round running every target in turn (so drift hits all alike)."""
+    for t in targets:
+        print(f"{t.name}:")
+        populate(t, w)
+    runs: dict[tuple[str, str], list[Result]] = {}
+    for phase in PHASES:
+        for round_ in range(rounds):
+            turn = targets[round_ % len(targets):] + targets[: round_ % len(targets)]
+            for t in turn:
+                runs.setdefault((t.name, phase), []).append(run_phase(t, w, phase, seconds))
+    return {t.name: {phase: median_of(runs[(t.name, phase)]) for phase in PHASES} for t in targets}
 
 
 def header(lodestone: str) -> str:
@@ -487,6 +518,7 @@ def table(res: dict[tuple[str, int], dict[str, Result]], agents: list[int]) -> s
         "|" + "---|" * 11,
     ]
     cpu = ["| agents | phase | " + " | ".join(SYSTEMS) + " |", "|" + "---|" * (2 + len(SYSTEMS))]
+    spread = list(cpu)
     for n in agents:
         for ph in PHASES:
             lo, fl, ra, re = (res.get((s, n), {}).get(ph) for s in SYSTEMS)
@@ -497,7 +529,10 @@ def table(res: dict[tuple[str, int], dict[str, Result]], agents: list[int]) -> s
             )
             use = [f"{x.gen_cpu:.0%} / {x.srv_cpu:.0%}" if x else "n/a" for x in (lo, fl, ra, re)]
             cpu.append(f"| {n:,} | {ph} | {' | '.join(use)} |")
-    lines = [*rows, "", "CPU use, load generator / server process (100% = one core):", "", *cpu, ""]
+            ranges = [f"{x.low:,.0f} - {x.high:,.0f}" if x else "n/a" for x in (lo, fl, ra, re)]
+            spread.append(f"| {n:,} | {ph} | {' | '.join(ranges)} |")
+    lines = [*rows, "", "Lowest - highest ops/s over the rounds:", "", *spread, "",
+             "CPU use, load generator / server process (100% = one core):", "", *cpu, ""]
     for s in SYSTEMS if len(agents) > 1 else ():
         a, b = (res.get((s, n), {}).get("pipelined write") for n in (agents[-1], agents[0]))
         lines.append(f"- {s}: pipelined-write ops/s, {agents[-1]:,} / {agents[0]:,} agents = {ratio(a, b)}")
@@ -509,6 +544,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="1 s per phase (unless --seconds is given)")
     ap.add_argument("--agents", default="1000,10000", help="comma-separated agent counts")
     ap.add_argument("--seconds", type=float, help="duration of each timed phase (default 3)")
+    ap.add_argument("--rounds", type=int, default=3, help="runs of each phase per system; the table has medians")
     ap.add_argument("--out", type=Path, help="also write the markdown report to this file")
     args = ap.parse_args()
     seconds = args.seconds or (1.0 if args.quick else 3.0)
@@ -527,15 +563,17 @@ def main() -> int:
             w = Workload.make(n)
             size = sorted(len(b) for b in w.blobs)
             print(f"\n## {n:,} agents; state {len(w.blobs[0])} bytes packed ({size[0]}..{size[-1]})")
-            for cfg in ["lodestone", "floor", *redis]:
-                with contextlib.ExitStack() as stack:  # stops the server, then removes its directory
+            with contextlib.ExitStack() as stack:  # stops the servers, then removes their directories
+                targets: list[Lodestone | Redis] = []
+                for cfg in ["lodestone", "floor", *redis]:
                     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lodestone-bench-")))
                     t = start(cfg, ctx, tmp)
                     stack.callback(t.server.stop)
                     ready = t.wait_ready()
                     version = ready if cfg == "lodestone" else version
-                    print(f"{t.name}:")
-                    res[(t.name, n)] = bench_target(t, w, seconds)
+                    targets.append(t)
+                for name, phases in bench_targets(targets, w, seconds, args.rounds).items():
+                    res[(name, n)] = phases
     except KeyboardInterrupt:
         print("\ninterrupted; servers stopped")
         status = 130
@@ -548,7 +586,8 @@ def main() -> int:
         return status
     if status:
         print("\n(partial results: the run did not finish)")
-    setup = f"{seconds:g} s per phase; pipelined = {CONNS} connections x {WINDOW} in flight (sliding window)"
+    setup = (f"{seconds:g} s per run, {args.rounds} rounds (every system in turn); medians of the rounds; "
+             f"pipelined = {CONNS} connections x {WINDOW} in flight (sliding window)")
     report = f"# Lodestone core benchmark\n\n{header(version)}\n- {setup}\n\n{table(res, agents)}\n"
     print("\n" + report)
     if args.out:
