@@ -46,27 +46,12 @@ class ObjectRef:
     name: str | None = None
 
 
-NOT_DECODED: Final = object()
-
-
-@dataclass
+@dataclass(slots=True)
 class Change:
-    """One key's pending change: ``packed is None`` means deleted.
-
-    ``value`` is the decoded value when the writer had it at hand; otherwise
-    :meth:`decoded` decodes ``packed`` the first time someone needs it (only
-    the change stream does, and only when a subscriber wants the object).
-    """
+    """One key's pending change: its new value's msgpack bytes, or ``None`` for a delete."""
 
     key: str
     packed: bytes | None
-    value: Any = NOT_DECODED
-
-    def decoded(self) -> Any:
-        """The new value (``None`` for a delete)."""
-        if self.value is NOT_DECODED:
-            self.value = None if self.packed is None else unpack_value(self.packed)
-        return self.value
 
 
 class _Unchanged:
@@ -206,14 +191,18 @@ class ObjectStorage:
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The stored keys among ``keys`` (at most 128), sorted by UTF-8 bytes."""
+        return {key: unpack_value(packed) for key, packed in self.get_many_packed(keys).items()}
+
+    def get_many_packed(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """:meth:`get_many`, the values as their stored msgpack bytes."""
         keys = list(keys)
         self._batch("keys", len(keys))
         encoded = sorted({self._key(key) for key in keys})
-        found: dict[str, Any] = {}
+        found: dict[str, bytes] = {}
         for encoded_key in encoded:
             packed = self._read(encoded_key)
             if packed is not None:
-                found[encoded_key.decode()] = unpack_value(packed)
+                found[encoded_key.decode()] = packed
         return found
 
     def list(
@@ -231,6 +220,21 @@ class ObjectStorage:
         ``start`` is inclusive, ``start_after`` exclusive (not both), ``end``
         exclusive; ``prefix`` narrows the range; ``limit`` must be positive.
         """
+        entries = self.list_packed(start=start, start_after=start_after, end=end, prefix=prefix, reverse=reverse,
+                                   limit=limit)
+        return [(key, unpack_value(packed)) for key, packed in entries]
+
+    def list_packed(
+        self,
+        *,
+        start: str | None = None,
+        start_after: str | None = None,
+        end: str | None = None,
+        prefix: str | None = None,
+        reverse: bool = False,
+        limit: int | None = None,
+    ) -> builtins.list[tuple[str, bytes]]:
+        """:meth:`list`, the values as their stored msgpack bytes."""
         if start is not None and start_after is not None:
             raise BadRequest("list takes start or start_after, not both")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
@@ -273,7 +277,7 @@ class ObjectStorage:
             items = sorted(merged.items(), reverse=reverse)
         if limit is not None:
             items = items[:limit]
-        return [(encoded_key.decode(), unpack_value(packed)) for encoded_key, packed in items]
+        return [(encoded_key.decode(), packed) for encoded_key, packed in items]
 
     def get_record(self, key: str, record_type: RecordType) -> dict[str, Any] | None:
         """The record under ``key`` at ``record_type``'s current version (migrated if older).
@@ -304,17 +308,17 @@ class ObjectStorage:
         """Store ``value`` under ``key`` when the turn commits."""
         encoded = self._key(key)
         packed = self._pack(key, encoded, value)
-        self.changes.entries[encoded] = Change(key, packed, value)
+        self.changes.entries[encoded] = Change(key, packed)
 
     def put_many(self, entries: Mapping[str, Any]) -> None:
         """Store every pair (at most 128), or none if any pair is invalid."""
         if not isinstance(entries, Mapping):
             raise BadRequest("entries must be a map of key to value")
         self._batch("entries", len(entries))
-        checked = [(key, encoded, self._pack(key, encoded, value), value)
+        checked = [(key, encoded, self._pack(key, encoded, value))
                    for key, value in entries.items() for encoded in (self._key(key),)]
-        for key, encoded, packed, value in checked:
-            self.changes.entries[encoded] = Change(key, packed, value)
+        for key, encoded, packed in checked:
+            self.changes.entries[encoded] = Change(key, packed)
 
     def delete(self, key: str) -> bool:
         """Delete ``key``; return whether it existed."""
@@ -373,12 +377,12 @@ class ObjectStorage:
         self._batch("checks", len(checks))
         self._batch("ops", len(ops))
         parsed_checks = [_parse_check(index, check, self._key) for index, check in enumerate(checks)]
-        parsed_ops: builtins.list[tuple[str, bytes, bytes | None, Any]] = []
+        parsed_ops: builtins.list[tuple[str, bytes, bytes | None]] = []
         for index, op in enumerate(ops):
             kind, key, value = _parse_op(index, op)
             encoded = self._key(key)
             packed = self._pack(key, encoded, value) if kind == "put" else None
-            parsed_ops.append((key, encoded, packed, value))
+            parsed_ops.append((key, encoded, packed))
         for index, (key, encoded, absent, expected) in enumerate(parsed_checks):
             packed = self._read(encoded)
             if absent and packed is not None:
@@ -386,8 +390,8 @@ class ObjectStorage:
             if not absent and (packed is None or not strictly_equal(unpack_value(packed), expected)):
                 state = "is absent" if packed is None else "holds another value"
                 raise Conflict(f"check {index} failed: key {key!r} {state}")
-        for key, encoded, packed, value in parsed_ops:
-            self.changes.entries[encoded] = Change(key, packed, value)
+        for key, encoded, packed in parsed_ops:
+            self.changes.entries[encoded] = Change(key, packed)
 
 
 def _in_range(key: bytes, low: bytes | None, low_inclusive: bool, high: bytes | None) -> bool:

@@ -15,6 +15,7 @@ from daemon.errors import BadRequest
 from daemon.health import health
 from daemon.ids import check_class_name
 from daemon.objects import ObjectStorage
+from schemas.wire import Encoded, encode_value
 
 if TYPE_CHECKING:
     from daemon.runtime import Runtime
@@ -108,15 +109,17 @@ def stats(runtime: Runtime, _: ObjectStorage | None, args: dict[str, Any]) -> An
 
 
 # storage ops -----------------------------------------------------------------
+# The reads hand stored values to their replies as they are stored (Encoded), never decoding them.
 def storage_get(_: Runtime, storage: ObjectStorage | None, args: dict[str, Any]) -> Any:
     store = _storage(storage)
     if _one_of("storage.get", args, "key", "keys") == "key":
-        found, value = store.get(args["key"])
-        return {"found": True, "value": value} if found else {"found": False}
+        packed = store.get_packed(args["key"])
+        return {"found": False} if packed is None else encode_value({"found": True, "value": Encoded(packed)})
     keys = args["keys"]
     if not isinstance(keys, list):
         raise BadRequest("storage.get keys must be a list of strings")
-    return {"values": store.get_many(keys)}
+    values = store.get_many_packed(keys)
+    return encode_value({"values": {key: Encoded(packed) for key, packed in values.items()}})
 
 
 def storage_put(_: Runtime, storage: ObjectStorage | None, args: dict[str, Any]) -> Any:
@@ -141,7 +144,7 @@ def storage_delete(_: Runtime, storage: ObjectStorage | None, args: dict[str, An
 
 
 def storage_list(_: Runtime, storage: ObjectStorage | None, args: dict[str, Any]) -> Any:
-    entries = _storage(storage).list(
+    entries = _storage(storage).list_packed(
         start=args.get("start"),
         start_after=args.get("start_after"),
         end=args.get("end"),
@@ -149,7 +152,7 @@ def storage_list(_: Runtime, storage: ObjectStorage | None, args: dict[str, Any]
         reverse=args.get("reverse", False),
         limit=args.get("limit"),
     )
-    return {"entries": [[key, value] for key, value in entries]}
+    return encode_value({"entries": [(key, Encoded(packed)) for key, packed in entries]})
 
 
 def storage_delete_all(_: Runtime, storage: ObjectStorage | None, args: dict[str, Any]) -> Any:

@@ -285,7 +285,7 @@ class Server:
             topic = change_topic(event.ref.class_name, event.ref.id)
             if wanted(topic, subscriptions):
                 send(topic, _SNDMORE_NOBLOCK)
-                send(encode(change_body(event)), _NOBLOCK)
+                send(change_body(event).data, _NOBLOCK)
                 sent += 1
         for topic, body in result.notices:
             if wanted(topic, subscriptions):

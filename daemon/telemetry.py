@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from daemon.objects import ChangeEvent
+from schemas.wire import Encoded, encode_value
 
 CHANGE_TOPIC = "change"
 
@@ -21,15 +22,15 @@ def change_topic(class_name: str, object_id: str) -> bytes:
     return f"{CHANGE_TOPIC}.{class_name}.{object_id}".encode()
 
 
-def change_body(event: ChangeEvent) -> dict[str, Any]:
-    """The body of the message for one committed change event."""
+def change_body(event: ChangeEvent) -> Encoded:
+    """The body of the message for one committed change event (the values as they were stored)."""
     changes: list[dict[str, Any]] = [
         {"key": change.key, "deleted": True}
         if change.packed is None
-        else {"key": change.key, "value": change.decoded()}
+        else {"key": change.key, "value": Encoded(change.packed)}
         for change in event.changes
     ]
-    return {
+    return encode_value({
         "v": 1,
         "class": event.ref.class_name,
         "id": event.ref.id,
@@ -37,7 +38,7 @@ def change_body(event: ChangeEvent) -> dict[str, Any]:
         "commit": event.commit_seq,
         "cleared": event.cleared,
         "changes": changes,
-    }
+    })
 
 
 def alarm_notice(

@@ -7,8 +7,9 @@ that pin the bytes live in ``schemas/vectors/``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, final
 
 import msgpack
 
@@ -67,8 +68,61 @@ WRITE_OPS: frozenset[str] = frozenset(
 )
 
 
+@final
+class Encoded:
+    """A value already in msgpack bytes; whatever carries it embeds the bytes as they are.
+
+    A read hands a stored value to its reply this way, so the daemon never decodes a value only
+    to encode it again.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Encoded and other.data == self.data
+
+    def __hash__(self) -> int:
+        return hash(self.data)
+
+    def __repr__(self) -> str:
+        return f"Encoded({self.data!r})"
+
+
+def encode_value(value: Any) -> Encoded:
+    """``value`` in msgpack, with the ``Encoded`` values inside its maps and lists embedded as they are."""
+    parts: list[bytes] = []
+    _encode_parts(value, msgpack.Packer(use_bin_type=True), parts)
+    return Encoded(b"".join(parts))
+
+
+def _encode_parts(value: Any, packer: msgpack.Packer, parts: list[bytes]) -> None:
+    if type(value) is Encoded:
+        parts.append(value.data)
+    elif isinstance(value, Mapping):
+        parts.append(packer.pack_map_header(len(value)))
+        for key, item in value.items():
+            parts.append(packer.pack(key))
+            _encode_parts(item, packer, parts)
+    elif isinstance(value, list | tuple):
+        parts.append(packer.pack_array_header(len(value)))
+        for item in value:
+            _encode_parts(item, packer, parts)
+    else:
+        parts.append(packer.pack(value))
+
+
 def encode(message: dict[str, Any]) -> bytes:
-    """Encode one envelope as msgpack (str as raw/str type, bytes as bin type)."""
+    """Encode one envelope as msgpack (str as raw/str type, bytes as bin type).
+
+    An ``Encoded`` result (a reply's last key, as :func:`ok_reply` builds it) goes in as its bytes.
+    """
+    result = message.get("result")
+    if type(result) is Encoded:
+        head: bytes = msgpack.packb({**message, "result": None}, use_bin_type=True)
+        return head[:-1] + result.data  # the nil that stood for the result is the last byte
     return msgpack.packb(message, use_bin_type=True)  # type: ignore[no-any-return]
 
 

@@ -19,6 +19,7 @@ from daemon.envelope import Request
 from daemon.ids import IdFactory
 from daemon.runtime import Runtime
 from daemon.storage import Store, StoreOptions
+from schemas.wire import decode, encode
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = bytes(range(32))
@@ -50,9 +51,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 def call(runtime: Runtime, op: str, args: dict[str, Any] | None = None, target: Any = None,
          idem: str | None = None) -> dict[str, Any]:
-    """Run one request as its own cycle and return the reply map."""
+    """Run one request as its own cycle and return the reply map, as a client decodes it."""
     result = runtime.run_cycle([Request(1, op, target, args or {}, idem)])
-    return result.replies[0]
+    return as_sent(result.replies[0])
+
+
+def as_sent(reply: dict[str, Any]) -> dict[str, Any]:
+    """A reply the runtime made, as a client decodes it: what the server encodes, decoded."""
+    decoded: dict[str, Any] = decode(encode(reply))
+    return decoded
 
 
 def ok(reply: dict[str, Any]) -> Any:

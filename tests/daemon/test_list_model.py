@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from daemon.envelope import Request
 from daemon.runtime import Runtime
-from tests.conftest import ok
+from tests.conftest import as_sent, ok
 
 AGENT = {"class": "Agent", "name": "model"}
 LONG_STEM = "s" * 478  # long keys share the first 479 bytes or not, and sort among themselves
@@ -78,7 +78,7 @@ def test_list_matches_the_model(
             expected_data.pop(key, None)
         else:
             expected_data[key] = value
-    listed = ok(replies[1])["entries"]
+    listed = ok(as_sent(replies[1]))["entries"]
     expected = model_list(expected_data, options)
     assert [key for key, _ in listed] == expected
     assert all(expected_data[key] == value for key, value in listed)

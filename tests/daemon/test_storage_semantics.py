@@ -8,7 +8,7 @@ import pytest
 
 from daemon.envelope import Request
 from daemon.runtime import Runtime
-from tests.conftest import call, error_code, ok
+from tests.conftest import as_sent, call, error_code, ok
 
 AGENT = {"class": "Agent", "name": "steve-42"}
 
@@ -201,7 +201,7 @@ def test_later_turns_in_a_cycle_see_earlier_turns_writes(runtime: Runtime) -> No
         Request(4, "storage.list", AGENT, {}, None),
     ]
     replies = runtime.run_cycle(requests).replies
-    assert [reply["result"] for reply in replies] == [{}, {"found": True, "value": 1}, {}, {"entries": []}]
+    assert [as_sent(reply)["result"] for reply in replies] == [{}, {"found": True, "value": 1}, {}, {"entries": []}]
 
 
 def test_idempotency_key_replays_the_first_result(runtime: Runtime) -> None:
@@ -251,4 +251,4 @@ def test_only_reads_of_committed_data_are_answered_before_the_commit(runtime: Ru
         Request(4, "storage.get", AGENT, {"key": "a"}, None),
     ], early=lambda index, reply: early.append(index))
     assert early == [0, 1] and result.sent_early == {0, 1}
-    assert result.replies[3]["result"] == {"found": True, "value": 2}
+    assert as_sent(result.replies[3])["result"] == {"found": True, "value": 2}

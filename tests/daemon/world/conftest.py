@@ -14,7 +14,7 @@ from daemon.envelope import Request
 from daemon.ids import IdFactory
 from daemon.runtime import Runtime, RuntimeOptions
 from daemon.storage import Store, StoreOptions
-from tests.conftest import SECRET
+from tests.conftest import SECRET, as_sent
 
 START_MS = 1_772_150_400_000
 
@@ -39,7 +39,7 @@ class World:
         """Run one op on the object ``name`` of the op's class, as its own cycle; the reply map."""
         result = self.runtime.run_cycle([Request(1, op, {"class": op.split(".")[0], "name": name}, args, None)])
         self.notices += [(topic.decode(), _body(body)) for topic, body in result.notices]
-        return result.replies[0]
+        return as_sent(result.replies[0])
 
     def ok(self, op: str, name: str = "global", /, **args: Any) -> Any:
         reply = self.reply(op, name, **args)
@@ -54,7 +54,7 @@ class World:
 
     def raw(self, op: str, target: Mapping[str, str], **args: Any) -> Any:
         """A core op (storage.*, alarm.*) on any target."""
-        reply = self.runtime.run_cycle([Request(1, op, dict(target), args, None)]).replies[0]
+        reply = as_sent(self.runtime.run_cycle([Request(1, op, dict(target), args, None)]).replies[0])
         assert reply["ok"], reply
         return reply["result"]
 
