@@ -193,7 +193,8 @@ class Runtime:
         makes their writes durable. The one exception is the output gate's: a
         turn that wrote nothing, run before anything in the cycle was written,
         saw only committed data, so its reply is handed to ``early(index,
-        reply)`` at once (and marked in ``result.sent_early``). If storage
+        reply)`` once the requests' turns have run, before alarms fire and the
+        commit (and marked in ``result.sent_early``). If storage
         fails, every other request gets ``UNAVAILABLE`` and nothing is
         written. Alarms and requests share the cycle so they share its fsync;
         firing stops early when ``requests_waiting()`` says more requests have
@@ -204,11 +205,16 @@ class Runtime:
 
         def work(cycle: Cycle, now: int, result: CycleResult) -> None:
             replies = result.replies
-            for index, request in enumerate(requests):
+            unwritten = 0  # how many turns ran before the cycle's first write
+            for request in requests:
                 replies.append(self._turn(cycle, request, now, result.notices))
-                if early is not None and not cycle.wrote and index not in sent_early:
-                    early(index, replies[-1])
-                    sent_early.add(index)
+                if not cycle.wrote:
+                    unwritten += 1
+            if early is not None:  # in one burst, which the socket sends in fewer writes than one by one
+                for index in range(unwritten):
+                    if index not in sent_early:
+                        early(index, replies[index])
+                        sent_early.add(index)
             result.sent_early = sent_early
             if fire_alarms:
                 self._fire_due(cycle, now, result, requests_waiting)
