@@ -79,8 +79,14 @@ class RestartTest {
             writers.forEach(Thread::start);
 
             assertTrue(someAcknowledged.await(Await.SECONDS, TimeUnit.SECONDS), "the load got going");
-            int beforeRestart = acknowledged.size();
+            // Kill it with calls in flight: a fast daemon can have answered every call sent so far.
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Await.SECONDS);
             int inFlight = client.pendingCalls();
+            while (inFlight == 0 && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+                inFlight = client.pendingCalls();
+            }
+            int beforeRestart = acknowledged.size();
             daemon.restart();
             assertEquals("tcp://127.0.0.1:" + port, daemon.rpc());
 
