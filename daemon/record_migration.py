@@ -112,7 +112,8 @@ def check_versions(store: Store, record_types: Iterable[RecordType]) -> None:
     """
     with store.env.begin(write=True) as txn:
         raw = txn.get(_VERSIONS_KEY, db=store.system[META_DB])
-        written: dict[str, int] = msgpack.unpackb(raw, raw=False) if raw else {}
+        before: dict[str, int] = msgpack.unpackb(raw, raw=False) if raw else {}
+        written = dict(before)
         for record_type in record_types:
             newest = written.get(record_type.name, 0)
             if newest > record_type.current:
@@ -122,7 +123,8 @@ def check_versions(store: Store, record_types: Iterable[RecordType]) -> None:
                     "or restore a backup taken before the upgrade"
                 )
             written[record_type.name] = max(newest, record_type.current)
-        txn.put(_VERSIONS_KEY, msgpack.packb(written), db=store.system[META_DB])
+        if written != before:
+            txn.put(_VERSIONS_KEY, msgpack.packb(written), db=store.system[META_DB])
 
 
 def record_types(classes: Mapping[str, type[ObjectClass]]) -> list[RecordType]:

@@ -151,8 +151,7 @@ class Runtime:
             try:
                 work(cycle, now, result)
                 if now >= self._next_sweep_ms:
-                    if idempotency.sweep(cycle.txn, cycle.system, now, _IDEM_SWEEP_BUDGET):
-                        cycle.wrote = True
+                    idempotency.sweep(cycle.txn, cycle.system, now, _IDEM_SWEEP_BUDGET)
                     self._next_sweep_ms = now + _IDEM_SWEEP_EVERY_MS
                 result.events = cycle.commit()
             except lmdb.MapFullError:

@@ -71,7 +71,6 @@ class Store:
         self.system: dict[bytes, lmdb._Database] = {}
         self._lock_fd: int | None = None
         self.commit_base = 0
-        self.commit_seq = 0
 
     # lifecycle -----------------------------------------------------------
     def open(self) -> None:
@@ -101,8 +100,6 @@ class Store:
                 set_commit_base(txn, meta, int.from_bytes(legacy, "big") - txn.id())
                 txn.delete(_LEGACY_COMMIT_SEQ, db=meta)
             self.commit_base = commit_base(txn, meta)
-        with self.env.begin() as txn:
-            self.commit_seq = self.commit_base + txn.id()
 
     def close(self) -> None:
         """Close the environment and release the directory lock."""
@@ -129,6 +126,11 @@ class Store:
             self._env = None
             self._handles.clear()
             self.system.clear()
+
+    @property
+    def commit_seq(self) -> int:
+        """The number of the last commit that wrote (see :data:`COMMIT_BASE`)."""
+        return self.commit_base + int(self.env.info()["last_txnid"])
 
     @property
     def env(self) -> lmdb.Environment:
@@ -294,8 +296,6 @@ class Cycle:
         except BaseException:
             self._forget_opened()
             raise
-        if self.wrote:
-            self.store.commit_seq = number
         for event in self.events:
             event.commit_seq = number
         return self.events
