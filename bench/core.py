@@ -484,6 +484,14 @@ def bench_targets(
     return {t.name: {phase: median_of(runs[(t.name, phase)]) for phase in PHASES} for t in targets}
 
 
+def loop_rate() -> float:
+    """Millions of iterations per second of a bare Python loop: this VM's CPU speed varies by host load."""
+    count, end = 0, pc() + 500_000_000
+    while pc() < end:
+        count += 1
+    return count / 0.5e6
+
+
 def header(lodestone: str) -> str:
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
@@ -497,7 +505,8 @@ def header(lodestone: str) -> str:
         f"- date: {now}\n- uname -srm: {u.system} {u.release} {u.machine}\n"
         f"- cpu: {cpu}, {os.cpu_count()} cores\n- python {platform.python_version()}, "
         f"pyzmq {v['pyzmq']} (libzmq {zmq.zmq_version()}), msgpack {v['msgpack']}, lmdb {v['lmdb']}, "
-        f"lodestone {lodestone}, redis-server {redis}"
+        f"lodestone {lodestone}, redis-server {redis}\n"
+        f"- CPU speed gauge (a bare Python loop, millions of iterations/s; the host's load moves it): {loop_rate():.1f}"
     )
 
 

@@ -325,6 +325,14 @@ def print_load(result: LoadResult) -> None:
         print(f"{'':>14} first error: {result.first_error}")
 
 
+def loop_rate() -> float:
+    """Millions of iterations per second of a bare Python loop: this VM's CPU speed varies by host load."""
+    count, end = 0, pc() + 500_000_000
+    while pc() < end:
+        count += 1
+    return count / 0.5e6
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--agents", default="200,1000", help="comma-separated agent counts")
@@ -338,7 +346,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=5000)
     args = parser.parse_args()
     print(f"Lodestone world benchmark, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; "
-          f"heartbeat every {args.heartbeat_s} s")
+          f"heartbeat every {args.heartbeat_s} s; CPU speed gauge {loop_rate():.1f} (see core.py)")
     print(f"{'agents':>7} {'secs':>5}  {'op':<10} {'sent':>9} {'replied':>9} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'max ms':>8}")
     results = []
