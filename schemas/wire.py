@@ -117,10 +117,12 @@ def _encode_parts(value: Any, packer: msgpack.Packer, parts: list[bytes]) -> Non
 def encode(message: dict[str, Any]) -> bytes:
     """Encode one envelope as msgpack (str as raw/str type, bytes as bin type).
 
-    An ``Encoded`` result (a reply's last key, as :func:`ok_reply` builds it) goes in as its bytes.
+    An ``Encoded`` result goes in as its bytes (quickest as the last key, where :func:`ok_reply` puts it).
     """
     result = message.get("result")
     if type(result) is Encoded:
+        if next(reversed(message)) != "result":
+            return encode_value(message).data
         head: bytes = msgpack.packb({**message, "result": None}, use_bin_type=True)
         return head[:-1] + result.data  # the nil that stood for the result is the last byte
     return msgpack.packb(message, use_bin_type=True)  # type: ignore[no-any-return]

@@ -32,5 +32,6 @@ def test_an_encoded_value_alone_and_replies_without_one() -> None:
     assert encode_value(Encoded(b"\xc3")) == Encoded(b"\xc3")
     assert decode(encode(ok_reply(1, Encoded(msgpack.packb([1, "two"]))))) == {
         "v": 1, "id": 1, "ok": True, "result": [1, "two"]}
+    assert decode(encode({"result": Encoded(b"\x01"), "v": 1})) == {"result": 1, "v": 1}
     assert decode(encode(error_reply(2, "NOT_FOUND", "no"))) == {
         "v": 1, "id": 2, "ok": False, "error": {"code": "NOT_FOUND", "message": "no", "retryable": False}}
