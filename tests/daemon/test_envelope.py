@@ -6,7 +6,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daemon.envelope import Request, _refusal, parse
@@ -55,6 +55,8 @@ _FIELD_VALUES = st.one_of(
 )
 
 
+# too_slow: the first test to draw text pays for Hypothesis building its Unicode tables (~1 s, once a clone).
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["v", "id", "op", "args", "idem", "target"]), _FIELD_VALUES)
        | st.fixed_dictionaries({"v": st.sampled_from([1, 2, True]), "id": _FIELD_VALUES,
                                 "op": st.sampled_from(["ping", "", "storage.get"]), "args": _FIELD_VALUES,
