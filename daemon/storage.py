@@ -36,9 +36,9 @@ LOCK_FILE = "lodestone.lock"
 META_DB = b"_meta"
 # A commit's number is LMDB's id of its write transaction plus this base (8 bytes, signed), so
 # numbering costs no write per commit. The base changes only when the ids restart: in a compacted
-# copy (a backup), and once for data that kept its own count under _LEGACY_COMMIT_SEQ.
+# copy (a backup), and once for data that kept its own count under LEGACY_COMMIT_SEQ.
 COMMIT_BASE = b"commit_base"
-_LEGACY_COMMIT_SEQ = b"commit_seq"
+LEGACY_COMMIT_SEQ = b"commit_seq"
 REGISTRY_DB = b"_objects"
 OBJECT_DB_PREFIX = b"o/"
 _SYSTEM_DBS = (META_DB, REGISTRY_DB, idempotency.IDEM_DB, idempotency.EXPIRY_DB, alarms.ALARMS_DB, alarms.DUE_DB)
@@ -95,10 +95,10 @@ class Store:
                         f"the data directory {self.path} has storage format {version}, newer "
                         f"than this Lodestone's {FORMAT_VERSION}; upgrade Lodestone"
                     )
-            legacy = txn.get(_LEGACY_COMMIT_SEQ, db=meta)
+            legacy = txn.get(LEGACY_COMMIT_SEQ, db=meta)
             if legacy is not None:  # numbered by a count of its own: go on from where it got to
                 set_commit_base(txn, meta, int.from_bytes(legacy, "big") - txn.id())
-                txn.delete(_LEGACY_COMMIT_SEQ, db=meta)
+                txn.delete(LEGACY_COMMIT_SEQ, db=meta)
             self.commit_base = commit_base(txn, meta)
 
     def close(self) -> None:

@@ -38,7 +38,7 @@ from daemon.errors import LodestoneError
 from daemon.ids import SECRET_FILE, IdFactory, check_class_name
 from daemon.objects import Limits, unpack_value
 from daemon.progress import Progress
-from daemon.storage import COMMIT_BASE, FORMAT_VERSION, OBJECT_DB_PREFIX, commit_number
+from daemon.storage import COMMIT_BASE, FORMAT_VERSION, LEGACY_COMMIT_SEQ, OBJECT_DB_PREFIX, commit_number
 
 _OBJECT_DB_NAME = re.compile(rb"o/[0-9a-f]{64}")
 _OBJECTS_PER_PASS = 2048
@@ -151,12 +151,12 @@ def _check_meta(txn: lmdb.Transaction, db: Any, report: VerifyReport, problem: C
         problem("_meta: no storage format recorded")
     elif not isinstance(version, int) or version > FORMAT_VERSION:
         problem(f"_meta format: version {version!r} is not one this Lodestone reads (up to {FORMAT_VERSION})")
-    for key in (COMMIT_BASE, b"commit_seq"):  # commit_seq: the count of a Lodestone before commit_base
+    for key in (COMMIT_BASE, LEGACY_COMMIT_SEQ):
         raw = txn.get(key, db=db)
         if raw is not None and len(raw) != 8:
             problem(f"_meta {key.decode()}: {len(raw)} bytes, expected 8")
             return
-    legacy = txn.get(b"commit_seq", db=db)
+    legacy = txn.get(LEGACY_COMMIT_SEQ, db=db)
     report.commit_seq = int.from_bytes(legacy, "big") if legacy is not None else commit_number(txn, db)
 
 
