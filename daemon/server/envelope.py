@@ -39,12 +39,14 @@ def parse(body: bytes, max_frame_bytes: int) -> Request | dict[str, Any]:
             and type(op) is str and op
             and type(args) is dict and _str_keys(args)
             and (idem is None or _good_idem(idem))
+            and type(message.get("readonly", False)) is bool
         ):
-            return Request(request_id, op, message.get("target"), args, idem)
+            return Request(request_id, op, message.get("target"), args, idem, message.get("readonly") is True)
     refusal = _refusal(message)
     if refusal is not None:
         return refusal
-    return Request(message["id"], message["op"], message.get("target"), message.get("args", {}), message.get("idem"))
+    return Request(message["id"], message["op"], message.get("target"), message.get("args", {}), message.get("idem"),
+                   message.get("readonly") is True)
 
 
 def _good_id(request_id: object) -> TypeGuard[int | str]:
@@ -102,4 +104,6 @@ def _refusal(message: Any) -> dict[str, Any] | None:
         return bad(
             ErrorCode.BAD_REQUEST, f"idem must be a non-empty string of at most {MAX_IDEM_BYTES} bytes"
         )
+    if type(message.get("readonly", False)) is not bool:
+        return bad(ErrorCode.BAD_REQUEST, "readonly must be true or false")
     return None
