@@ -10,6 +10,7 @@ import asyncio
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -127,10 +128,13 @@ class Stack:
 
 
 def start_stack(tmp_path: Path, gateway_table: str = "", tokens: bool = True,
-                extra_args: list[str] | None = None) -> Iterator[Stack]:
-    """Start a daemon and a gateway that share one configuration file; stop both after."""
+                extra_args: list[str] | None = None, top_level: str = "") -> Iterator[Stack]:
+    """Start a daemon and a gateway that share one configuration file; stop both after.
+
+    ``gateway_table`` goes into its ``[gateway]`` table, ``top_level`` before it (the daemon's keys).
+    """
     issued, lines = make_tokens() if tokens else ({}, "")
-    config_text = f"[gateway]\nupstream_timeout_s = 5\n{gateway_table}\n{lines}"
+    config_text = f"{top_level}\n[gateway]\nupstream_timeout_s = 5\n{gateway_table}\n{lines}"
     daemons = running_daemon(tmp_path, config_text)
     daemon = next(daemons)
     gateway = GatewayProcess(tmp_path / "lodestone.toml", daemon.rpc, daemon.pub, extra_args=extra_args or [])
@@ -151,9 +155,22 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    """A daemon and gateway of the test's own."""
-    yield from start_stack(tmp_path)
+def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    """Start daemons and gateways of the test's own (arguments as :func:`start_stack`); all stopped after."""
+    started: list[Iterator[Stack]] = []
+
+    def make(gateway_table: str = "", **options: Any) -> Stack:
+        folder = tmp_path / f"stack{len(started)}"
+        folder.mkdir()
+        stack = start_stack(folder, gateway_table, **options)
+        started.append(stack)
+        return next(stack)
+
+    yield make
+    for stack in reversed(started):
+        close = getattr(stack, "close", None)
+        assert close is not None
+        close()
 
 
 def auth(token: str) -> dict[str, str]:
@@ -195,12 +212,24 @@ class Ws:
         return reply
 
 
-class Session:
-    """An aiohttp client session on one gateway, for WebSocket and HTTP calls with a token."""
+def small_receive_buffer(address: Any) -> socket.socket:
+    """A client socket whose kernel receive buffer stays small (Linux otherwise grows it to megabytes)."""
+    family, kind, proto, _, _ = address
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    return sock
 
-    def __init__(self, gateway: GatewayProcess) -> None:
+
+class Session:
+    """An aiohttp client session on one gateway, for WebSocket and HTTP calls with a token.
+
+    ``slow``: its sockets have small receive buffers, so a client that stops reading is felt at once.
+    """
+
+    def __init__(self, gateway: GatewayProcess, slow: bool = False) -> None:
         self.gateway = gateway
-        self.http = aiohttp.ClientSession()
+        connector = aiohttp.TCPConnector(socket_factory=small_receive_buffer) if slow else None
+        self.http = aiohttp.ClientSession(connector=connector)
 
     async def __aenter__(self) -> Session:
         return self
