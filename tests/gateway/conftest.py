@@ -134,7 +134,8 @@ def start_stack(tmp_path: Path, gateway_table: str = "", tokens: bool = True,
     ``gateway_table`` goes into its ``[gateway]`` table, ``top_level`` before it (the daemon's keys).
     """
     issued, lines = make_tokens() if tokens else ({}, "")
-    config_text = f"{top_level}\n[gateway]\nupstream_timeout_s = 5\n{gateway_table}\n{lines}"
+    timeout = "" if "upstream_timeout_s" in gateway_table else "upstream_timeout_s = 5\n"
+    config_text = f"{top_level}\n[gateway]\n{timeout}{gateway_table}\n{lines}"
     daemons = running_daemon(tmp_path, config_text)
     daemon = next(daemons)
     gateway = GatewayProcess(tmp_path / "lodestone.toml", daemon.rpc, daemon.pub, extra_args=extra_args or [])
