@@ -11,8 +11,6 @@ CHEST = {"class": "Chest", "name": "scoped"}
 STEVE = {"class": "Agent", "name": "steve-scoped"}
 
 
-@pytest.mark.xfail(strict=True, reason="the daemon does not refuse writes marked readonly yet (envelope key "
-                   "readonly, under way on main); the gateway already marks a read token's requests")
 def test_a_read_token_cannot_write(shared: Stack) -> None:
     async def body() -> None:
         async with Session(shared.gateway) as session:
