@@ -173,7 +173,7 @@ class Gateway:
             message["id"] = 0
         waiter = _Call()
         room = self.http_in_flight < self.config.max_in_flight
-        sent = self.upstream.forward(message, grant, waiter, -1, self.upstream.socket_index(), room)
+        sent = self.upstream.forward(message, grant, waiter, -1, self.upstream.route(), room)
         if sent is None:
             self.http_in_flight += 1
             try:
