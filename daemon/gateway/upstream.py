@@ -109,6 +109,14 @@ class Upstream:
             self._sockets.append(sock)
             self._readers.append(self._loop.create_task(self._read(sock)))
 
+    async def connected(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until every pool socket has its connection to the daemon."""
+        # With IMMEDIATE set, a DEALER can send (POLLOUT) only once it has a connection.
+        # (pyzmq's type stubs give the socket the poller's poll; at run time it is Socket.poll.)
+        polls = [cast(Any, sock).poll(int(timeout * 1000), zmq.POLLOUT) for sock in self._sockets]
+        ready: list[int] = await asyncio.gather(*polls)
+        return all(events & zmq.POLLOUT for events in ready)
+
     async def close(self) -> None:
         """Stop reading and close the sockets; whoever still waits gets UNAVAILABLE."""
         for task in self._readers:
