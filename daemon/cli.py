@@ -23,6 +23,7 @@ from typing import Any, TypeAlias
 from daemon import __version__
 from daemon.config import DEFAULT_DATA_DIR, DEFAULT_PUB, DEFAULT_RPC, load_config
 from daemon.errors import ConfigError, DataDamaged, DataDirLocked, DataTooNew
+from daemon.gateway.command import add_parser as add_gateway_parser
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lodestone {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
+    add_gateway_parser(commands)
     _add_data_commands(commands)
     _add_daemon_queries(commands)
     _add_object_commands(commands)
@@ -183,6 +185,21 @@ def _serve(args: argparse.Namespace) -> int:
         code = start_failure(exc)
         assert code is not None
         return code
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from daemon.gateway import command
+    from daemon.service import logs
+
+    if args.gateway_command == "token":
+        return command.token(args)
+    try:
+        gateway, rpc, pub, daemon_max_frame, log_level = command.gateway_config(args)
+    except ConfigError as exc:
+        print(f"lodestone gateway: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logs.configure_logging(log_level, os.environ)
+    return command.run(args, gateway, rpc, pub, daemon_max_frame)
 
 
 def _operate(args: argparse.Namespace) -> int:
@@ -351,6 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "gateway":
+        return _gateway(args)
     if args.command in ("backup", "restore", "verify"):
         return _operate(args)
     if args.command == "migrate":

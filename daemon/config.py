@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from daemon.errors import BadRequest, ConfigError
+from daemon.gateway.config import GatewayConfig, parse_gateway
 from daemon.ids import check_class_name
 from daemon.model import Step
 
@@ -56,6 +57,8 @@ class Config:
     resident_idle_s: int = 300
     class_migrations: tuple[Step, ...] = ()
     metrics: str | None = None
+    # The [gateway] table (docs/gateway.md); None when the file has none.
+    gateway: GatewayConfig | None = None
 
 
 # What a reload (SIGHUP) applies to the running daemon; other keys wait for a restart.
@@ -63,7 +66,7 @@ LIVE_KEYS = ("log_level", "cycle_max_requests")
 
 _CLASSES_KEYS = {"declared": "declared_classes", "allow_undeclared": "allow_undeclared_classes",
                  "builtin": "builtin_classes", "modules": "class_modules", "options": "class_options"}
-_TOP_LEVEL = {f.name for f in fields(Config)} - set(_CLASSES_KEYS.values()) - {"class_migrations"}
+_TOP_LEVEL = {f.name for f in fields(Config)} - set(_CLASSES_KEYS.values()) - {"class_migrations", "gateway"}
 _CLASSES_TABLE = set(_CLASSES_KEYS)
 
 
@@ -143,11 +146,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
                     values[config_key] = value[table_key]
         elif key == "migrations":
             values["class_migrations"] = parse_steps(value, str(path))
+        elif key == "gateway":
+            values["gateway"] = parse_gateway(value, str(path), path)
         elif key in _TOP_LEVEL:
             values[key] = value
         else:
             raise ConfigError(
-                f"{path}: unknown key {key!r}; known keys are {sorted(_TOP_LEVEL)}, [classes] and [[migrations]]"
+                f"{path}: unknown key {key!r}; known keys are {sorted(_TOP_LEVEL)}, "
+                "[classes], [[migrations]] and [gateway]"
             )
     return values
 
@@ -212,6 +218,8 @@ def _checked(key: str, value: Any, source: str) -> Any:
         return MappingProxyType({name: MappingProxyType(dict(v)) for name, v in options.items()})
     elif key == "class_migrations":
         return tuple(value)
+    elif key == "gateway":
+        return value
     elif key == "alarm_max_retries":
         return need(key, int, minimum=0)
     elif key == "metrics":

@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     TIMEOUT = "TIMEOUT"
     INTERNAL = "INTERNAL"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
 
 
 ERROR_CODES: frozenset[str] = frozenset(code.value for code in ErrorCode)

@@ -23,6 +23,7 @@ from daemon.datadir import class_migrations
 from daemon.datadir.backup import backup
 from daemon.datadir.progress import Progress
 from daemon.datadir.record_migration import check_versions, record_types
+from daemon.gateway.child import GatewayChild
 from daemon.ids import IdFactory, load_or_create_secret
 from daemon.runtime import RetryPolicy, Runtime, RuntimeOptions
 from daemon.runtime.classes import load_classes
@@ -105,6 +106,11 @@ def run(
         endpoints = f"rpc={rpc} pub={pub}"
         if config.metrics is not None:
             endpoints += f" metrics={serve_metrics(stack, server, config.metrics)}"
+        if config.gateway is not None and config.gateway.listen is not None:
+            notifier.status("starting the gateway")
+            gateway = GatewayChild(config.gateway, config.log_level)
+            stack.callback(gateway.stop)
+            endpoints += f" gateway={gateway.start(rpc, pub)}"
         print(f"lodestone {__version__} serving data={config.data_dir.resolve()} {endpoints}", flush=True)
         log.info("ready: %s", endpoints)
         serving = f"serving {endpoints}"
