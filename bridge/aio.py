@@ -106,9 +106,8 @@ class AsyncClient:
         last: LodestoneError = Timeout(f"no reply to {op} from {self.endpoint} within {wait} s")
         try:
             for _ in range(self.retries + 1):
-                await self._connected().send_multipart([b"", body])
                 try:
-                    reply = await asyncio.wait_for(asyncio.shield(future), wait)
+                    reply = await asyncio.wait_for(self._attempt(body, future), wait)
                 except TimeoutError:
                     last = Timeout(f"no reply to {op} from {self.endpoint} within {wait} s")
                     continue
@@ -125,6 +124,16 @@ class AsyncClient:
             raise last
         finally:
             self._pending.pop(request_id, None)
+
+    async def _attempt(self, body: bytes, future: asyncio.Future[Any]) -> Any:
+        """Send ``body`` and wait for its reply; the caller's timeout covers both.
+
+        The send itself may wait: the socket queues nothing until a connection
+        is up (``IMMEDIATE``), so with no daemon, or a daemon that refuses the
+        handshake (CURVE), it waits until the attempt times out.
+        """
+        await self._connected().send_multipart([b"", body])
+        return await asyncio.shield(future)
 
     async def ping(self) -> dict[str, Any]:
         """The daemon's protocol versions and software version."""
