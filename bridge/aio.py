@@ -16,6 +16,7 @@ import zmq
 import zmq.asyncio
 
 from bridge._common import DEFAULT_RPC, MAX_FRAME_BYTES, check_size, idempotency_key, result_of
+from bridge.curve import CurveKeys
 from bridge.errors import LodestoneError, Timeout, Unavailable
 from schemas.wire import decode, encode, request
 
@@ -33,8 +34,11 @@ class AsyncClient:
         retries: int = 2,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         context: zmq.asyncio.Context | None = None,
+        curve: CurveKeys | None = None,
     ) -> None:
+        """``curve``: the keys for a daemon with ``[security] curve = true`` (see :class:`CurveKeys`)."""
         self.endpoint = endpoint
+        self.curve = curve
         self.timeout = timeout
         self.retries = retries
         self.max_frame_bytes = max_frame_bytes
@@ -55,6 +59,8 @@ class AsyncClient:
             sock = self._context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.IMMEDIATE, 1)
+            if self.curve is not None:
+                self.curve.apply(sock)
             sock.connect(self.endpoint)
             self._socket = sock
             self._reader = asyncio.get_running_loop().create_task(self._read(sock))
