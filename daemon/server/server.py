@@ -289,6 +289,9 @@ class Server:
                 return
             if message[:1] == b"\x01":
                 self._subscriptions.add(message[1:])
+                # Notices of alarms held since start-up wait for a subscriber such as this one.
+                if self.runtime.release_held(message[1:]) and self.scheduler is not None:
+                    self.scheduler.request_due()
             elif message[:1] == b"\x00":
                 self._subscriptions.discard(message[1:])
 

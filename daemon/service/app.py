@@ -99,6 +99,7 @@ def run(
         rpc, pub = server.bind()
         stack.callback(server.close)
         notifier.status("re-arming alarms")
+        runtime.hold_overdue_notices(config.alarm_notice_grace_s * 1000)
         scheduler = AlarmScheduler(server.wake, runtime.clock, horizon_ms=config.alarm_horizon_s * 1000)
         server.scheduler = scheduler
         scheduler.start()
