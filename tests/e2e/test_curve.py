@@ -26,6 +26,13 @@ class CurveSetup:
     data_dir: Path
 
 
+def fresh_data_dir(data: Path) -> None:
+    """A data directory with the test secret, readable by its owner only (as the daemon wants it)."""
+    data.mkdir()
+    (data / "secret").write_bytes(SECRET)
+    (data / "secret").chmod(0o600)
+
+
 def lodestone_keys(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     """Run ``lodestone keys ARGS`` in this process; return its stdout."""
     assert main(["keys", *args]) == 0
@@ -35,8 +42,7 @@ def lodestone_keys(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 @pytest.fixture
 def curve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[CurveSetup]:
     data = tmp_path / "data"
-    data.mkdir()
-    (data / "secret").write_bytes(SECRET)
+    fresh_data_dir(data)
     server_key = lodestone_keys(capsys, "server", "--data-dir", str(data)).strip()
     plugin_key = lodestone_keys(capsys, "client", "plugin", "--data-dir", str(data)).strip()
     lodestone_keys(capsys, "client", "stranger", "--data-dir", str(data), "--out", str(tmp_path / "elsewhere"))
@@ -63,6 +69,7 @@ def test_a_client_with_an_allowed_key_reads_and_writes(curve: CurveSetup) -> Non
             return list(await asyncio.gather(*(client.ping() for _ in range(20))))
 
     assert all(reply["protocol"] == [1] for reply in asyncio.run(pipelined()))
+    assert curve.daemon.stop() == 0  # the ZAP handler's thread stops with the sockets
 
 
 def test_clients_without_an_allowed_key_get_nothing_and_the_good_one_keeps_working(curve: CurveSetup) -> None:
@@ -143,8 +150,7 @@ def test_a_non_loopback_bind_without_authentication_is_refused_before_anything_o
 
 def test_insecure_remote_starts_and_warns_at_every_start(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    data.mkdir()
-    (data / "secret").write_bytes(SECRET)
+    fresh_data_dir(data)
     config = tmp_path / "lodestone.toml"
     config.write_text("[security]\ninsecure_remote = true\n")
     # "lo" names the loopback interface, so nothing is exposed, but the rule counts an interface
@@ -168,8 +174,7 @@ def test_curve_without_a_server_key_or_with_a_readable_one_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = tmp_path / "data"
-    data.mkdir()
-    (data / "secret").write_bytes(SECRET)
+    fresh_data_dir(data)
     missing = serve(data, "[security]\ncurve = true\n", "--rpc", "tcp://127.0.0.1:*", "--pub", "tcp://127.0.0.1:*")
     assert missing.returncode == EXIT_CONFIG and "lodestone keys server" in missing.stderr
     lodestone_keys(capsys, "server", "--data-dir", str(data))
