@@ -5,6 +5,7 @@ from __future__ import annotations
 from bridge._common import DEFAULT_PUB, DEFAULT_RPC, target
 from bridge.aio import AsyncClient
 from bridge.client import Client, ObjectClient
+from bridge.curve import CurveKeys
 from bridge.errors import (
     BadRequest,
     Conflict,
@@ -29,6 +30,7 @@ __all__ = [
     "BadRequest",
     "Client",
     "Conflict",
+    "CurveKeys",
     "Event",
     "ForemanHandle",
     "Internal",

@@ -16,6 +16,7 @@ import zmq
 import zmq.asyncio
 
 from bridge._common import DEFAULT_RPC, MAX_FRAME_BYTES, check_size, idempotency_key, result_of
+from bridge.curve import CurveKeys
 from bridge.errors import LodestoneError, Timeout, Unavailable
 from schemas.wire import decode, encode, request
 
@@ -33,8 +34,11 @@ class AsyncClient:
         retries: int = 2,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         context: zmq.asyncio.Context | None = None,
+        curve: CurveKeys | None = None,
     ) -> None:
+        """``curve``: the keys for a daemon with ``[security] curve = true`` (see :class:`CurveKeys`)."""
         self.endpoint = endpoint
+        self.curve = curve
         self.timeout = timeout
         self.retries = retries
         self.max_frame_bytes = max_frame_bytes
@@ -55,6 +59,8 @@ class AsyncClient:
             sock = self._context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.IMMEDIATE, 1)
+            if self.curve is not None:
+                self.curve.apply(sock)
             sock.connect(self.endpoint)
             self._socket = sock
             self._reader = asyncio.get_running_loop().create_task(self._read(sock))
@@ -106,9 +112,8 @@ class AsyncClient:
         last: LodestoneError = Timeout(f"no reply to {op} from {self.endpoint} within {wait} s")
         try:
             for _ in range(self.retries + 1):
-                await self._connected().send_multipart([b"", body])
                 try:
-                    reply = await asyncio.wait_for(asyncio.shield(future), wait)
+                    reply = await asyncio.wait_for(self._attempt(body, future), wait)
                 except TimeoutError:
                     last = Timeout(f"no reply to {op} from {self.endpoint} within {wait} s")
                     continue
@@ -125,6 +130,16 @@ class AsyncClient:
             raise last
         finally:
             self._pending.pop(request_id, None)
+
+    async def _attempt(self, body: bytes, future: asyncio.Future[Any]) -> Any:
+        """Send ``body`` and wait for its reply; the caller's timeout covers both.
+
+        The send itself may wait: the socket queues nothing until a connection
+        is up (``IMMEDIATE``), so with no daemon, or a daemon that refuses the
+        handshake (CURVE), it waits until the attempt times out.
+        """
+        await self._connected().send_multipart([b"", body])
+        return await asyncio.shield(future)
 
     async def ping(self) -> dict[str, Any]:
         """The daemon's protocol versions and software version."""

@@ -17,6 +17,7 @@ from typing import Any
 import zmq
 
 from bridge._common import DEFAULT_RPC, MAX_FRAME_BYTES, check_size, idempotency_key, list_args, result_of, target
+from bridge.curve import CurveKeys
 from bridge.errors import LodestoneError, Timeout
 from bridge.world import AgentHandle, ForemanHandle, MissionControlHandle, TelemetryHandle
 from schemas.wire import decode, encode, request
@@ -35,8 +36,11 @@ class Client:
         retries: int = 2,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         context: zmq.Context[Any] | None = None,
+        curve: CurveKeys | None = None,
     ) -> None:
+        """``curve``: the keys for a daemon with ``[security] curve = true`` (see :class:`CurveKeys`)."""
         self.endpoint = endpoint
+        self.curve = curve
         self.timeout = timeout
         self.retries = retries
         self.max_frame_bytes = max_frame_bytes
@@ -60,6 +64,8 @@ class Client:
         if self._socket is None:
             sock = self._context.socket(zmq.REQ)
             sock.setsockopt(zmq.LINGER, 0)
+            if self.curve is not None:
+                self.curve.apply(sock)
             sock.connect(self.endpoint)
             self._socket = sock
         return self._socket

@@ -8,6 +8,7 @@ from typing import Any
 import zmq
 
 from bridge._common import DEFAULT_PUB
+from bridge.curve import CurveKeys
 from bridge.errors import Timeout
 from schemas.wire import decode
 
@@ -32,9 +33,13 @@ class Subscriber:
         endpoint: str = DEFAULT_PUB,
         topics: tuple[str, ...] = ("",),
         context: zmq.Context[Any] | None = None,
+        curve: CurveKeys | None = None,
     ) -> None:
+        """``curve``: the keys for a daemon with ``[security] curve = true`` (see :class:`CurveKeys`)."""
         self._socket: zmq.Socket[bytes] = (context or zmq.Context.instance()).socket(zmq.SUB)
         self._socket.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            curve.apply(self._socket)
         self._socket.connect(endpoint)
         for topic in topics:
             self.subscribe(topic)

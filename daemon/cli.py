@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_data_commands(commands)
     _add_daemon_queries(commands)
     _add_object_commands(commands)
+    _add_keys(commands)
     return parser
 
 
@@ -78,7 +79,15 @@ def _client_command(commands: Commands, name: str, text: str) -> argparse.Argume
     sub = commands.add_parser(name, help=text, description=text)
     sub.add_argument("--endpoint", default=DEFAULT_RPC, help=f"daemon RPC endpoint (default {DEFAULT_RPC})")
     sub.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
+    _add_curve_options(sub)
     return sub
+
+
+def _add_curve_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--server-key", metavar="KEY-OR-FILE",
+                     help="the daemon's CURVE public key (Z85, or its server.key file), when it has curve = true")
+    sub.add_argument("--client-key", metavar="FILE", type=Path,
+                     help="this client's NAME.key_secret file (from lodestone keys client), with --server-key")
 
 
 def _data_command(commands: Commands, name: str, text: str) -> argparse.ArgumentParser:
@@ -127,6 +136,7 @@ def _add_daemon_queries(commands: Commands) -> None:
                       help="only topics starting with this (default change.; change.Agent. for one class)")
     tail.add_argument("--pub", default=DEFAULT_PUB, help=f"daemon PUB endpoint (default {DEFAULT_PUB})")
     tail.add_argument("--count", type=int, help="exit after this many events")
+    _add_curve_options(tail)
     alarm_list = _client_command(commands, "alarms", "list stored alarms in due order, one JSON line each")
     alarm_list.add_argument("--due", action="store_true", help="only alarms due now")
     alarm_list.add_argument("--limit", type=int, default=1000)
@@ -157,6 +167,21 @@ def _add_object_commands(commands: Commands) -> None:
     )
     inspect = object_command("inspect", "print one object as JSON: its id, its alarm and its entries")
     inspect.add_argument("--limit", type=int, default=1000, help="most entries to print (default 1000)")
+
+
+def _add_keys(commands: Commands) -> None:
+    text = "make and show CURVE keys (docs/configuration.md, Security)"
+    keys = commands.add_parser("keys", help=text, description=text)
+    actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    for name, action_text in (
+        ("server", "print the daemon's CURVE public key, making its key pair in DATA_DIR/curve first if needed"),
+        ("client", "make a client key pair NAME; print its public key and the client_keys line for the config"),
+        ("list", "print the daemon's key and every client key, one JSON line each, and whether it is allowed"),
+    ):
+        action = _data_command(actions, name, action_text)
+        if name == "client":
+            action.add_argument("name", metavar="NAME", help="a name for the client (its files are NAME.key*)")
+            action.add_argument("--out", type=Path, help="directory for the files (default DATA_DIR/curve/clients)")
 
 
 def _print_json(value: Any) -> None:
@@ -267,11 +292,35 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tail(args: argparse.Namespace) -> int:
+def _keys(args: argparse.Namespace) -> int:
+    from daemon.service import keys
+
+    try:
+        config = load_config(args.config, {"data_dir": args.data_dir}, os.environ)
+        keys.command(args.keys_command, config.data_dir, config.curve_client_keys,
+                     getattr(args, "name", None), getattr(args, "out", None))
+    except (ConfigError, ValueError, OSError) as exc:
+        print(f"lodestone: keys {args.keys_command}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_ERROR
+    return 0
+
+
+def _curve_keys(args: argparse.Namespace) -> Any:
+    """The ``CurveKeys`` that ``--server-key`` and ``--client-key`` name, or ``None``; raises ``ValueError``."""
+    from bridge import CurveKeys
+
+    if args.server_key is None and args.client_key is None:
+        return None
+    if args.server_key is None or args.client_key is None:
+        raise ValueError("--server-key and --client-key go together")
+    return CurveKeys.load(args.server_key, args.client_key)
+
+
+def _tail(args: argparse.Namespace, curve: Any) -> int:
     from bridge import Subscriber
 
     printed = 0
-    with Subscriber(args.pub, topics=(args.prefix,)) as subscriber:
+    with Subscriber(args.pub, topics=(args.prefix,), curve=curve) as subscriber:
         try:
             while args.count is None or printed < args.count:
                 event = subscriber.recv()
@@ -283,14 +332,15 @@ def _tail(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client(args: argparse.Namespace) -> int:
+def _client(args: argparse.Namespace, curve: Any) -> int:
     from bridge import Client, LodestoneError, Timeout
 
-    with Client(args.endpoint, timeout=args.timeout, retries=0) as client:
+    with Client(args.endpoint, timeout=args.timeout, retries=0, curve=curve) as client:
         try:
             return _run_client_command(client, args)
         except Timeout as exc:
-            print(f"lodestone: {exc}; is the daemon running?", file=sys.stderr)
+            hint = "" if curve is not None else " (if it has [security] curve = true: --server-key and --client-key)"
+            print(f"lodestone: {exc}; is the daemon running?{hint}", file=sys.stderr)
             return EXIT_NO_REPLY
         except LodestoneError as exc:
             print(f"lodestone: {exc.code}: {exc}", file=sys.stderr)
@@ -374,6 +424,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _operate(args)
     if args.command == "migrate":
         return _migrate(args)
+    if args.command == "keys":
+        return _keys(args)
+    try:
+        curve = _curve_keys(args)
+    except (ValueError, OSError) as exc:
+        print(f"lodestone: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.command == "tail":
-        return _tail(args)
-    return _client(args)
+        return _tail(args, curve)
+    return _client(args, curve)

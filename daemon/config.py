@@ -9,6 +9,7 @@ typo cannot go unnoticed.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -59,15 +60,30 @@ class Config:
     metrics: str | None = None
     # The [gateway] table (docs/gateway.md); None when the file has none.
     gateway: GatewayConfig | None = None
+    # Held notices of plain objects' alarms that came due while the daemon was down (docs/alarms.md).
+    alarm_notice_grace_s: int = 60
+    # [security]: CURVE on the rpc and pub sockets, the client keys it lets in, and the operator's
+    # explicit consent to a non-loopback bind without it (docs/configuration.md, "Security").
+    curve: bool = False
+    curve_client_keys: tuple[str, ...] = ()
+    insecure_remote: bool = False
 
 
 # What a reload (SIGHUP) applies to the running daemon; other keys wait for a restart.
-LIVE_KEYS = ("log_level", "cycle_max_requests")
+LIVE_KEYS = ("log_level", "cycle_max_requests", "curve_client_keys")
 
 _CLASSES_KEYS = {"declared": "declared_classes", "allow_undeclared": "allow_undeclared_classes",
                  "builtin": "builtin_classes", "modules": "class_modules", "options": "class_options"}
-_TOP_LEVEL = {f.name for f in fields(Config)} - set(_CLASSES_KEYS.values()) - {"class_migrations", "gateway"}
+_SECURITY_KEYS = {"curve": "curve", "client_keys": "curve_client_keys", "insecure_remote": "insecure_remote"}
+# The tables of the file, each mapping its keys to Config fields.
+_TABLES = {"classes": _CLASSES_KEYS, "security": _SECURITY_KEYS}
+_TOP_LEVEL = (
+    {f.name for f in fields(Config)} - set(_CLASSES_KEYS.values()) - set(_SECURITY_KEYS.values())
+    - {"class_migrations", "gateway"}
+)
 _CLASSES_TABLE = set(_CLASSES_KEYS)
+# A CURVE public key in Z85: 40 characters of ZeroMQ's Z85 alphabet.
+_Z85_KEY = re.compile(r"[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}")
 
 
 def load_config(
@@ -100,17 +116,20 @@ _TEXT_KEYS = frozenset({"data_dir", "rpc", "pub", "log_level", "metrics"})
 
 
 def _env_name(key: str) -> str:
-    table = {config_key: f"classes_{table_key}" for table_key, config_key in _CLASSES_KEYS.items()}
-    return table.get(key, key).upper()
+    names = {
+        config_key: f"{table}_{table_key}" for table, keys in _TABLES.items() for table_key, config_key in keys.items()
+    }
+    return names.get(key, key).upper()
 
 
 def environment_values(environ: Mapping[str, str]) -> dict[str, Any]:
-    """The settings given as ``LODESTONE_<KEY>`` variables (``LODESTONE_CLASSES_<KEY>`` for ``[classes]``).
+    """The settings given as ``LODESTONE_<KEY>`` variables (``LODESTONE_<TABLE>_<KEY>`` for a table's keys).
 
     ``[classes.options]`` and ``[[migrations]]`` come from the file only.
     """
     found: dict[str, Any] = {}
-    for key in sorted(_TOP_LEVEL | (set(_CLASSES_KEYS.values()) - {"class_options"})):
+    table_keys = set(_CLASSES_KEYS.values()) | set(_SECURITY_KEYS.values())
+    for key in sorted(_TOP_LEVEL | (table_keys - {"class_options"})):
         name = ENV_PREFIX + _env_name(key)
         if name not in environ:
             continue
@@ -136,12 +155,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        if key == "classes":
-            if not isinstance(value, dict) or set(value) - _CLASSES_TABLE:
-                raise ConfigError(
-                    f"{path}: [classes] takes only {sorted(_CLASSES_TABLE)}, got {value!r}"
-                )
-            for table_key, config_key in _CLASSES_KEYS.items():
+        if key in _TABLES:
+            table = _TABLES[key]
+            if not isinstance(value, dict) or set(value) - set(table):
+                raise ConfigError(f"{path}: [{key}] takes only {sorted(table)}, got {value!r}")
+            for table_key, config_key in table.items():
                 if table_key in value:
                     values[config_key] = value[table_key]
         elif key == "migrations":
@@ -152,8 +170,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             values[key] = value
         else:
             raise ConfigError(
-                f"{path}: unknown key {key!r}; known keys are {sorted(_TOP_LEVEL)}, "
-                "[classes], [[migrations]] and [gateway]"
+                f"{path}: unknown key {key!r}; known keys are {sorted(_TOP_LEVEL)}, [classes], [security], "
+                "[gateway] and [[migrations]]"
             )
     return values
 
@@ -204,8 +222,20 @@ def _checked(key: str, value: Any, source: str) -> Any:
             except BadRequest as exc:
                 raise ConfigError(f"{source}: classes.declared: {exc}") from exc
         return tuple(names)
-    elif key in ("allow_undeclared_classes", "builtin_classes"):
+    elif key in ("allow_undeclared_classes", "builtin_classes", "curve", "insecure_remote"):
         return need(key, bool)
+    elif key == "curve_client_keys":
+        if not isinstance(value, list | tuple) or not all(isinstance(k, str) for k in value):
+            raise ConfigError(f"{source}: security.client_keys must be a list of Z85 public keys")
+        for client_key in value:
+            if not _Z85_KEY.fullmatch(client_key):
+                raise ConfigError(
+                    f"{source}: security.client_keys: {client_key!r} is not a CURVE public key (40 Z85 "
+                    "characters); `lodestone keys client NAME` prints one"
+                )
+        return tuple(value)
+    elif key == "alarm_notice_grace_s":
+        return need(key, int, minimum=0)
     elif key == "class_modules":
         modules = value
         if not isinstance(modules, list | tuple) or not all(isinstance(m, str) for m in modules):
@@ -244,7 +274,12 @@ def _add_builtin_classes(checked: dict[str, Any]) -> None:
 
 
 def metrics_address(text: str) -> tuple[str, int]:
-    """``(host, port)`` from ``HOST:PORT`` (``[::1]:PORT`` for IPv6); raises ``ValueError``."""
+    """``(host, port)`` from ``HOST:PORT`` (``[::1]:PORT`` for IPv6), or ``PORT`` (on 127.0.0.1).
+
+    Raises ``ValueError``.
+    """
+    if text.isdigit():
+        text = f"127.0.0.1:{text}"
     host, colon, port = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not colon or not host or not port.isdigit() or int(port) > 65535:

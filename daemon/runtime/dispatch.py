@@ -12,6 +12,7 @@ change sets the cycle's transaction applies only if the turn finishes.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections import Counter
@@ -22,7 +23,7 @@ from typing import Any
 from daemon.errors import BadRequest, Forbidden, NotFound, StorageError, UnknownOp, to_wire
 from daemon.ids import IdFactory, check_class_name
 from daemon.model import ObjectRef, Request
-from daemon.runtime import alarms
+from daemon.runtime import alarms, held_notices
 from daemon.runtime.args import Args
 from daemon.runtime.classes import ObjectClass
 from daemon.runtime.cycle import Cycle, CycleResult, Notice
@@ -32,6 +33,8 @@ from daemon.runtime.residents import Residents
 from daemon.runtime.session import Session
 from daemon.storage import CycleTransaction, Store
 from schemas.wire import SUPPORTED_VERSIONS, ok_reply
+
+log = logging.getLogger(__name__)
 
 _NAME_CACHE_LIMIT = 100_000
 
@@ -91,6 +94,8 @@ class Runtime:
                                    self.options.resident_idle_s)
         # Refs of targets named by class and name, checked once: the hot path's shortcut.
         self._refs: dict[tuple[str, str], ObjectRef] = {}
+        # Plain objects' alarms that came due while the daemon was down (see hold_overdue_notices).
+        self.hold: held_notices.Hold | None = None
 
     # targets ---------------------------------------------------------------
     def resolve(self, target: Any) -> ObjectRef:
@@ -211,6 +216,28 @@ class Runtime:
     def deliver(self, txn: CycleTransaction, object_id: bytes, now: int, notices: list[Notice]) -> None:
         """Deliver the alarm of ``object_id`` if it is due (see :mod:`daemon.runtime.alarms`)."""
         alarms.deliver(self, txn, object_id, now, notices)
+
+    # held notices (daemon/runtime/held_notices.py) ----------------------------
+    def hold_overdue_notices(self, grace_ms: int) -> int:
+        """At start, before alarms are armed: hold plain objects' overdue alarms for ``grace_ms``.
+
+        Returns how many were held. Writes their new due times; if storage fails, holds none.
+        """
+        try:
+            self.hold = held_notices.hold_overdue(self, self.clock(), grace_ms, self.alarm_batch)
+        except StorageError as exc:  # they fire at once then, as they would without a grace period
+            log.error("could not hold the notices of alarms that came due while the daemon was down: %s", exc)
+            self.hold = None
+        return 0 if self.hold is None else self.hold.remaining
+
+    def release_held(self, prefix: bytes) -> int:
+        """A subscriber subscribed to ``prefix``: make the held alarms it would hear due now; return how many.
+
+        Call between cycles; then fire the due alarms.
+        """
+        if self.hold is None:
+            return 0
+        return held_notices.release(self, self.hold, prefix, self.clock(), self.alarm_batch)
 
     # queries ---------------------------------------------------------------
     def alarm_due_times(self, after_ms: int, until_ms: int, limit: int) -> list[int]:

@@ -29,6 +29,7 @@ from daemon.errors import Unavailable, to_wire
 from daemon.model import Request
 from daemon.runtime import CycleResult, Runtime
 from daemon.server.alarm_clock import AlarmScheduler
+from daemon.server.curve import CurveGuard
 from daemon.server.envelope import parse
 from daemon.server.stream import change_body, change_topic, wanted
 from schemas.wire import ErrorCode, encode, error_reply
@@ -83,6 +84,8 @@ class Server:
         self._reload_requested = False
         self._saved_handlers: dict[int, Any] = {}
         self.scheduler: AlarmScheduler | None = None
+        # CURVE on both sockets (set before bind(); see daemon/server/curve.py).
+        self.curve: CurveGuard | None = None
 
     def bind(self) -> tuple[str, str]:
         """Bind ROUTER and PUB; return the endpoints actually bound (ports resolved)."""
@@ -95,11 +98,17 @@ class Server:
         pub.setsockopt(zmq.LINGER, 1000)
         pub.setsockopt(zmq.SNDHWM, 100_000)
         try:
+            if self.curve is not None:
+                self.curve.start(self._context)
+                self.curve.secure(router)
+                self.curve.secure(pub)
             router.bind(self.config.rpc)
             pub.bind(self.config.pub)
         except zmq.ZMQError as exc:
             router.close(0)
             pub.close(0)
+            if self.curve is not None:
+                self.curve.stop()
             raise OSError(f"cannot bind {self.config.rpc} / {self.config.pub}: {exc}") from exc
         self._router, self._pub = router, pub
         return (
@@ -173,6 +182,8 @@ class Server:
             if sock is not None:
                 sock.close()
         self._router = self._pub = None
+        if self.curve is not None:
+            self.curve.stop()
         if self._saved_handlers:
             signal.set_wakeup_fd(-1)
             for signum, handler in self._saved_handlers.items():
@@ -278,6 +289,9 @@ class Server:
                 return
             if message[:1] == b"\x01":
                 self._subscriptions.add(message[1:])
+                # Notices of alarms held since start-up wait for a subscriber such as this one.
+                if self.runtime.release_held(message[1:]) and self.scheduler is not None:
+                    self.scheduler.request_due()
             elif message[:1] == b"\x00":
                 self._subscriptions.discard(message[1:])
 

@@ -30,6 +30,7 @@ from daemon.runtime.classes import load_classes
 from daemon.server import AlarmScheduler, Server
 from daemon.service.notify import Notifier, Watchdog, watchdog_interval
 from daemon.service.reload import reload
+from daemon.service.security import curve_guard
 from daemon.storage import Store, StoreOptions
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ def run(
     where ``$NOTIFY_SOCKET`` and ``$WATCHDOG_USEC`` are looked up.
     """
     environ = os.environ if environ is None else environ
+    counters: Counter[str] = Counter()
+    curve = curve_guard(config, counters)  # refuses an unguarded non-loopback bind before anything opens
     classes = load_classes(config.class_modules, config.class_options)
     notifier = Notifier.from_environ(environ)
     with ExitStack() as stack:
@@ -89,14 +92,15 @@ def run(
         )
         check_versions(store, record_types(classes))
         ids = IdFactory(load_or_create_secret(config.data_dir), migrated.namespaces)
-        counters: Counter[str] = Counter()
         runtime = Runtime(store, ids, __version__, runtime_options(config), classes, counters=counters)
         runtime.retired = migrated.retired
         server = Server(config, runtime, counters)
+        server.curve = curve
         notifier.status(f"binding {config.rpc} and {config.pub}")
         rpc, pub = server.bind()
         stack.callback(server.close)
         notifier.status("re-arming alarms")
+        runtime.hold_overdue_notices(config.alarm_notice_grace_s * 1000)
         scheduler = AlarmScheduler(server.wake, runtime.clock, horizon_ms=config.alarm_horizon_s * 1000)
         server.scheduler = scheduler
         scheduler.start()

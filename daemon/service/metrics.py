@@ -4,7 +4,8 @@ It exposes what the runtime already counts, without adding work to the
 request path: the server loop hands over each cycle's size and duration (one
 histogram observation per cycle, not per request) and, at most once a
 second, a copy of the runtime's counters and the storage figures. A scrape,
-on the HTTP server's own thread, reads only those copies, never LMDB.
+on the HTTP server's own thread (one thread for every connection; see
+:mod:`daemon.service.scrape_server`), reads only those copies, never LMDB.
 
 Names:
 
@@ -25,18 +26,17 @@ Counters and storage figures are up to a second behind; the histograms are curre
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from daemon.config import metrics_address
+from daemon.service.scrape_server import ScrapeServer
 
 if TYPE_CHECKING:
     from daemon.runtime import Runtime
@@ -84,8 +84,7 @@ class Metrics:
         self._next_refresh = 0.0
         self.registry.register(_SnapshotCollector(self))
         ProcessCollector(registry=self.registry)
-        self._server: WSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ScrapeServer | None = None
 
     def observe_batch(self, requests: int, seconds: float) -> None:
         """Record one request cycle: how many requests, how long."""
@@ -105,19 +104,20 @@ class Metrics:
         """Start the HTTP endpoint on ``HOST:PORT``; return the address bound (port resolved)."""
         self.refresh()
         host, port = metrics_address(address)
-        self._server, self._thread = start_http_server(port, host, registry=self.registry)
-        bound_port = self._server.server_address[1]
+        self._server = ScrapeServer(host, port, self.render)
+        self._server.start()
+        bound_port = self._server.port
         return f"[{host}]:{bound_port}" if ":" in host else f"{host}:{bound_port}"
+
+    def render(self) -> tuple[bytes, str]:
+        """The page a scrape gets, in Prometheus' text format, and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def close(self) -> None:
         """Stop the HTTP endpoint."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
             self._server = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
 
     @property
     def snapshot(self) -> _Snapshot:

@@ -19,8 +19,11 @@ log = logging.getLogger(__name__)
 
 
 def apply_live(server: Server, config: Config) -> None:
-    """Put the live keys of ``config`` into effect: the log level and the cycle size (requests and alarms)."""
+    """Put the live keys of ``config`` into effect: the log level, the cycle size (requests and alarms),
+    and the CURVE allow-list (for handshakes from then on)."""
     logs.set_level(config.log_level)
+    if server.curve is not None:
+        server.curve.allow(config.curve_client_keys)
     server.config = config
     server.cycle_max_requests = config.cycle_max_requests
     server.runtime.alarm_batch = config.cycle_max_requests
@@ -45,8 +48,8 @@ def reload(server: Server, notifier: Notifier, reload_config: Callable[[], Confi
         else:
             apply_live(server, config)
             log.info(
-                "reloaded the configuration: log_level=%s cycle_max_requests=%d",
-                config.log_level, config.cycle_max_requests,
+                "reloaded the configuration: log_level=%s cycle_max_requests=%d client_keys=%d",
+                config.log_level, config.cycle_max_requests, len(config.curve_client_keys),
             )
             if later:
                 log.warning("changed in the configuration, applied at the next start: %s", ", ".join(later))

@@ -81,12 +81,17 @@ def write(
 
 
 def due(
-    txn: lmdb.Transaction, dbs: dict[bytes, Any], until_ms: int, limit: int
+    txn: lmdb.Transaction, dbs: dict[bytes, Any], until_ms: int, limit: int, after: tuple[int, bytes] = (0, b"")
 ) -> list[tuple[int, bytes]]:
-    """Up to ``limit`` ``(at_ms, object_id)`` of alarms due at or before ``until_ms``, earliest first."""
+    """Up to ``limit`` ``(at_ms, object_id)`` of alarms due at or before ``until_ms``, earliest first.
+
+    Only those after ``after`` in due order: ``(at_ms, object_id)`` of one
+    already seen (to page on), or ``(at_ms, b"")`` to start at ``at_ms``.
+    """
     found: list[tuple[int, bytes]] = []
     cursor = txn.cursor(dbs[DUE_DB])
-    if not cursor.first():
+    start = _due_key(*after)
+    if not cursor.set_range(start) or (cursor.key() == start and not cursor.next()):
         return found
     for key in cursor.iternext(keys=True, values=False):
         at_ms = int.from_bytes(key[:8], "big")

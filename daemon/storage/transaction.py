@@ -112,10 +112,12 @@ class CycleTransaction(Queries):
         except lmdb.Error as exc:
             raise storage_error(exc) from exc
 
-    def due_alarms(self, now_ms: int, limit: int) -> list[tuple[int, bytes]]:
-        """Up to ``limit`` ``(at_ms, object_id)`` of alarms due by ``now_ms``, earliest first."""
+    def due_alarms(
+        self, now_ms: int, limit: int, after: tuple[int, bytes] = (0, b"")
+    ) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` ``(at_ms, object_id)`` of alarms due by ``now_ms``, earliest first, after ``after``."""
         try:
-            return alarms.due(self.txn, self._system, now_ms, limit)
+            return alarms.due(self.txn, self._system, now_ms, limit, after)
         except lmdb.Error as exc:
             raise storage_error(exc) from exc
 

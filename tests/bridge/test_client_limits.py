@@ -1,12 +1,14 @@
-"""The Python clients refuse an oversize request before sending it (its reply could not be matched)."""
+"""The Python clients' limits: an oversize request is refused before it is sent (its reply could not
+be matched), and a call that no daemon takes times out."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from bridge import AsyncClient, Client, TooLarge
+from bridge import AsyncClient, Client, Timeout, TooLarge
 
 
 def test_the_sync_client_refuses_an_oversize_frame_without_sending() -> None:
@@ -24,3 +26,16 @@ def test_the_async_client_refuses_an_oversize_frame_without_sending() -> None:
 
     with pytest.raises(TooLarge):
         asyncio.run(put())
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_the_async_client_times_out_when_no_daemon_takes_the_request(retries: int) -> None:
+    """Its socket queues nothing until a connection is up, so the send waits: the timeout must cover it."""
+    async def ping() -> None:
+        async with AsyncClient("tcp://127.0.0.1:1", timeout=0.2, retries=retries) as client:
+            await client.ping()
+
+    started = time.monotonic()
+    with pytest.raises(Timeout, match=r"within 0\.2 s"):
+        asyncio.run(asyncio.wait_for(ping(), 10))
+    assert time.monotonic() - started < 0.2 * (retries + 1) + 2

@@ -88,3 +88,61 @@ def test_a_plain_object_alarm_is_published(alarm_daemon: DaemonProcess) -> None:
         assert event.body["name"] == "h1" and event.body["scheduled_ms"] == due
         assert event.body["fired_ms"] >= due
         assert client.call("alarm.get", {"class": "Horse", "name": "h1"}) == {"at_ms": None}
+
+
+def set_plain_alarms(daemon: DaemonProcess, count: int, due: int) -> set[str]:
+    """Set ``count`` plain objects' alarms due at ``due``; return their ids."""
+    with Client(daemon.rpc) as client:
+        for index in range(count):
+            client.call("alarm.set", {"class": "Horse", "name": f"h{index}"}, {"at_ms": due})
+        return {client.id_from_name("Horse", f"h{index}") for index in range(count)}
+
+
+def test_plain_alarms_due_while_the_daemon_was_down_wait_for_a_subscriber(tmp_path: Path) -> None:
+    daemon = next(running_daemon(tmp_path, "alarm_notice_grace_s = 60\n" + CONFIG))
+    try:
+        due = now_ms() + 1500
+        ids = set_plain_alarms(daemon, 100, due)
+        assert daemon.stop() == 0
+        wait_for(lambda: now_ms() > due + 200, timeout=5)
+        daemon.start()
+        started = now_ms()
+        wait_for(lambda: now_ms() > started + 1000, timeout=5)  # the plugin reconnects a second later
+        heard: dict[str, dict[str, object]] = {}
+        with Subscriber(daemon.pub, topics=("alarm.Horse.",)) as subscriber:
+            while len(heard) < 100:
+                event = subscriber.recv(timeout=10)
+                heard[event.topic.removeprefix("alarm.Horse.")] = event.body
+        assert set(heard) == ids
+        assert {body["scheduled_ms"] for body in heard.values()} == {due}
+        assert all(int(str(body["fired_ms"])) >= started + 1000 for body in heard.values())
+        with Client(daemon.rpc) as client:
+            assert client.call("alarms.list") == {"alarms": []}
+            counters = client.stats()["counters"]
+        assert counters["alarms.held"] == 100 and counters["alarms.released"] == 100
+    finally:
+        daemon.stop()
+
+
+def test_held_notices_survive_a_crash_and_fire_after_the_grace_period(tmp_path: Path) -> None:
+    daemon = next(running_daemon(tmp_path, "alarm_notice_grace_s = 3\n" + CONFIG))
+    try:
+        due = now_ms() + 1000
+        set_plain_alarms(daemon, 100, due)
+        daemon.kill()
+        wait_for(lambda: now_ms() > due + 200, timeout=5)
+        before_start = now_ms()
+        daemon.start()
+        with Client(daemon.rpc) as client:
+            held = client.call("alarms.list")["alarms"]
+            assert len(held) == 100 and {alarm["scheduled_ms"] for alarm in held} == {due}
+            assert all(alarm["at_ms"] > now_ms() for alarm in held)  # waiting for the grace period
+        daemon.kill()  # a crash while they are held loses none
+        daemon.start()
+        with Client(daemon.rpc) as client:
+            assert len(client.call("alarms.list")["alarms"]) == 100
+            wait_for(lambda: client.call("alarms.list")["alarms"] == [], timeout=15)
+            assert now_ms() >= before_start + 3000  # not before the grace period (from the first start) ended
+            assert client.stats()["counters"]["alarms.published"] == 100
+    finally:
+        daemon.stop()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge import BadRequest, Client
-from tests.conftest import DaemonProcess
+from tests.conftest import DaemonProcess, running_daemon
 
 
 def scrape(address: str) -> dict[str, float]:
@@ -56,3 +58,43 @@ def test_the_endpoint_serves_counters_cycles_and_storage_figures(daemon: DaemonP
     assert samples["lodestone_objects_stored"] == 1
     assert samples["lodestone_map_used_bytes"] > 0
     assert samples["lodestone_last_commit_timestamp_seconds"] > 1e9
+
+
+def threads_of(pid: int) -> int:
+    """How many threads the process ``pid`` runs, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+@pytest.fixture
+def metrics_daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
+    # A long alarm horizon, so APScheduler starts no worker thread while a test counts threads.
+    yield from running_daemon(tmp_path, 'metrics = "127.0.0.1:0"\nalarm_horizon_s = 3600\n')
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads thread counts from /proc")
+def test_idle_connections_take_no_thread_each_and_the_endpoint_still_answers(metrics_daemon: DaemonProcess) -> None:
+    daemon_proc = metrics_daemon
+    assert daemon_proc.process is not None
+    pid = daemon_proc.process.pid
+    host, port = daemon_proc.announced["metrics"].rsplit(":", 1)
+    assert scrape(daemon_proc.announced["metrics"])["lodestone_objects_stored"] == 0
+    before = threads_of(pid)
+    idle: list[socket.socket] = []
+    try:
+        for index in range(200):
+            conn = socket.create_connection((host, int(port)), timeout=5)
+            if index % 2:
+                conn.sendall(b"GET /metrics HTTP/1.1\r\n")  # half a request, never finished
+            idle.append(conn)
+        # The listener accepts in order: once this answers, every idle connection was accepted.
+        samples = scrape(daemon_proc.announced["metrics"])
+        during = threads_of(pid)
+    finally:
+        for conn in idle:
+            conn.close()
+    assert samples["lodestone_objects_stored"] == 0
+    assert during == before, f"{during - before} more threads with 200 idle connections open"
+    assert daemon_proc.stop() == 0

@@ -92,12 +92,12 @@ final class IoThread implements Runnable {
     }
 
     /**
-     * Create the sockets and connect to {@code endpoint}; the thread that runs {@link #run} owns
-     * them from then on.
+     * Create the sockets and connect to {@code endpoint} (as a CURVE client if {@code curve} is not
+     * {@code null}); the thread that runs {@link #run} owns them from then on.
      *
      * @throws IllegalArgumentException if ZeroMQ refuses the endpoint
      */
-    IoThread(String endpoint, int handshakeTimeoutMs) {
+    IoThread(String endpoint, int handshakeTimeoutMs, CurveKeys curve) {
         this.endpoint = endpoint;
         int sequence = SEQUENCE.incrementAndGet();
         context = new ZContext(1);
@@ -118,6 +118,9 @@ final class IoThread implements Runnable {
             dealer.setSndHWM(0);
             dealer.setRcvHWM(0);
             dealer.setHandshakeIvl(handshakeTimeoutMs);
+            if (curve != null) {
+                curve.apply(dealer);
+            }
             String monitorAddress = "inproc://lodestone-monitor-" + sequence;
             dealer.monitor(monitorAddress, MONITORED_EVENTS);
             monitor = context.createSocket(SocketType.PAIR);

@@ -60,7 +60,7 @@ public final class LodestoneClient implements AutoCloseable {
         idempotency = builder.idempotency;
         executor = builder.executor;
         maxFrameBytes = builder.maxFrameBytes;
-        io = new IoThread(endpoint, (int) builder.handshakeTimeout.toMillis());
+        io = new IoThread(endpoint, (int) builder.handshakeTimeout.toMillis(), builder.curve);
         thread = new Thread(io, "lodestone-client-io-" + THREADS.incrementAndGet());
         thread.setDaemon(true);
         thread.start();
@@ -326,6 +326,7 @@ public final class LodestoneClient implements AutoCloseable {
         private Executor executor = ForkJoinPool.commonPool();
         private int maxFrameBytes = 16 * 1024 * 1024;
         private Duration handshakeTimeout = Duration.ofMillis(500);
+        private CurveKeys curve;
 
         private Builder() {
         }
@@ -399,6 +400,17 @@ public final class LodestoneClient implements AutoCloseable {
                 throw new IllegalArgumentException("a handshake timeout must be 1 ms or more, got " + handshakeTimeout);
             }
             this.handshakeTimeout = handshakeTimeout;
+            return this;
+        }
+
+        /**
+         * Connect with CURVE, for a daemon that has {@code [security] curve = true}: the daemon's
+         * public key and this client's key pair (default: none, for a daemon on loopback without
+         * CURVE). A daemon that does not allow this client's key never answers: calls fail with
+         * {@link LodestoneTimeoutException}.
+         */
+        public Builder curve(CurveKeys curve) {
+            this.curve = Objects.requireNonNull(curve, "curve");
             return this;
         }
 

@@ -82,6 +82,9 @@ public final class LodestoneSubscriber implements AutoCloseable {
             sub.setRcvHWM(100_000);
             // See IoThread: a fresh connection whose handshake stalls is made again after this.
             sub.setHandshakeIvl(HANDSHAKE_TIMEOUT_MS);
+            if (builder.curve != null) {
+                builder.curve.apply(sub);
+            }
             for (String prefix : builder.prefixes) {
                 sub.subscribe(prefix.getBytes(StandardCharsets.UTF_8));
             }
@@ -250,8 +253,18 @@ public final class LodestoneSubscriber implements AutoCloseable {
         private final List<String> prefixes = new ArrayList<>();
         private Consumer<LodestoneEvent> listener;
         private Executor executor = Runnable::run;
+        private CurveKeys curve;
 
         private Builder() {
+        }
+
+        /**
+         * Connect with CURVE, for a daemon that has {@code [security] curve = true} (default:
+         * none). A daemon that does not allow this client's key sends it nothing.
+         */
+        public Builder curve(CurveKeys curve) {
+            this.curve = Objects.requireNonNull(curve, "curve");
+            return this;
         }
 
         /** The daemon's PUB endpoint. */

@@ -7,7 +7,8 @@
  * {@link dev.lodestone.bridge.AgentHandle}, {@link dev.lodestone.bridge.ForemanHandle},
  * {@link dev.lodestone.bridge.MissionControlHandle} and {@link dev.lodestone.bridge.TelemetryHandle}
  * are typed calls on the built-in classes;
- * {@link dev.lodestone.bridge.LodestoneSubscriber} follows the change stream. Failures are
+ * {@link dev.lodestone.bridge.LodestoneSubscriber} follows the change stream;
+ * {@link dev.lodestone.bridge.CurveKeys} are the keys for a daemon with CURVE on. Failures are
  * {@link dev.lodestone.bridge.LodestoneException}s, one subclass per wire error code. Everything
  * else in this package is private to it; JeroMQ and msgpack-core are relocated under
  * {@code dev.lodestone.bridge.internal.shaded} in the published jar.

@@ -39,6 +39,7 @@ public final class Daemon implements AutoCloseable {
     private final String rpcRequested;
     private final String pubRequested;
     private final boolean ownsHome;
+    private Path config;
     private Process process;
     private String rpc;
     private String pub;
@@ -87,6 +88,16 @@ public final class Daemon implements AutoCloseable {
      * ({@code null}: the daemon makes one), its RPC socket bound to {@code rpc}.
      */
     public static Daemon start(byte[] secret, String rpc) {
+        Daemon daemon = prepare(secret, rpc);
+        daemon.launch();
+        return daemon;
+    }
+
+    /**
+     * A daemon not started yet, with a fresh data directory (whose {@code secret} file holds
+     * {@code secret}, or none): run {@link #command} to set it up, then {@link #start(String)}.
+     */
+    public static Daemon prepare(byte[] secret, String rpc) {
         Path home;
         try {
             home = Files.createTempDirectory("lodestone-bridge-test");
@@ -97,9 +108,44 @@ public final class Daemon implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        Daemon daemon = new Daemon(home, rpc, "tcp://127.0.0.1:*", true);
-        daemon.launch();
-        return daemon;
+        return new Daemon(home, rpc, "tcp://127.0.0.1:*", true);
+    }
+
+    /** Start a {@link #prepare prepared} daemon with {@code configToml} as its configuration file. */
+    public Daemon start(String configToml) {
+        config = home.resolve("lodestone.toml");
+        try {
+            Files.writeString(config, configToml, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        launch();
+        return this;
+    }
+
+    /**
+     * Run {@code python -m daemon ARGS} in the repository (for example {@code keys server
+     * --data-dir <dataDir()>}) and return its standard output, trimmed.
+     *
+     * @throws IllegalStateException if it exits with a code other than 0
+     */
+    public String command(String... args) {
+        List<String> command = new ArrayList<>(List.of(python(), "-m", "daemon"));
+        command.addAll(List.of(args));
+        try {
+            Process run = new ProcessBuilder(command).directory(repo().toFile())
+                    .redirectError(ProcessBuilder.Redirect.appendTo(home.resolve("daemon.log").toFile())).start();
+            String out = new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            if (!run.waitFor(60, TimeUnit.SECONDS) || run.exitValue() != 0) {
+                throw new IllegalStateException("lodestone " + String.join(" ", args) + " failed:\n" + logTail());
+            }
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
     }
 
     /** The RPC endpoint it is bound to. */
@@ -138,6 +184,9 @@ public final class Daemon implements AutoCloseable {
         String bindRpc = rpc != null ? rpc : rpcRequested;
         List<String> command = new ArrayList<>(List.of(python(), "-m", "daemon", "serve",
                 "--data-dir", dataDir.toString(), "--rpc", bindRpc, "--pub", pubRequested));
+        if (config != null) {
+            command.addAll(List.of("--config", config.toString()));
+        }
         ProcessBuilder builder = new ProcessBuilder(command)
                 .directory(repo().toFile())
                 .redirectErrorStream(false)
