@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from daemon.errors import BadRequest, DataDamaged, InvalidId, TooLarge
+from daemon.errors import BadRequest, ConfigError, DataDamaged, InvalidId, TooLarge
 
 SECRET_FILE = "secret"
 _SECRET_BYTES = 32
@@ -40,36 +40,67 @@ def check_class_name(class_name: object) -> str:
     return class_name
 
 
-def load_or_create_secret(data_dir: Path) -> bytes:
-    """Read the deployment secret from ``data_dir``, creating it (mode 0600) if absent.
+def read_secret(data_dir: Path) -> bytes | None:
+    """The deployment secret in ``data_dir``, or ``None`` if there is no ``secret`` file.
 
-    The secret makes ids unguessable and ties them to this deployment: losing it
-    changes every name's id, so backups include it.
+    Raises ``DataDamaged`` if it is not 32 bytes, and ``ConfigError`` if
+    its group or others may read it (it lets whoever reads it make this
+    deployment's ids).
     """
     path = data_dir / SECRET_FILE
     try:
-        secret = path.read_bytes()
+        with path.open("rb") as reader:
+            secret = reader.read(_SECRET_BYTES + 1)
+            mode = os.fstat(reader.fileno()).st_mode & 0o777
     except FileNotFoundError:
-        secret = secrets.token_bytes(_SECRET_BYTES)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, secret)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dir_fd = os.open(data_dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        return None
     if len(secret) != _SECRET_BYTES:
         raise DataDamaged(
             f"the deployment secret {path} is damaged: it holds {len(secret)} bytes, expected {_SECRET_BYTES}; "
             "restore it from the backup of this data directory (every id depends on it)"
         )
+    if mode & 0o077:
+        raise ConfigError(
+            f"the deployment secret {path} may be read by other users (mode {mode:04o}); "
+            f"make it readable by the daemon's user only: chmod 600 {path}"
+        )
     return secret
+
+
+def create_secret(data_dir: Path) -> bytes:
+    """Make a new deployment secret in ``data_dir`` (mode 0600, fsync'd with its directory); return it."""
+    path = data_dir / SECRET_FILE
+    secret = secrets.token_bytes(_SECRET_BYTES)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an earlier .tmp keeps its mode through O_CREAT
+        os.write(fd, secret)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(data_dir, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return secret
+
+
+def load_or_create_secret(data_dir: Path) -> bytes:
+    """Read the deployment secret from ``data_dir`` (see :func:`read_secret`), creating it if absent.
+
+    The secret makes ids unguessable and ties them to this deployment: losing it
+    changes every name's id, so backups include it.
+    """
+    secret = read_secret(data_dir)
+    return create_secret(data_dir) if secret is None else secret
+
+
+def secret_fingerprint(secret: bytes) -> bytes:
+    """A 16-byte digest that recognises ``secret`` and reveals nothing of it; the data keeps it."""
+    return hmac.digest(secret, b"lodestone/secret-fingerprint", "sha256")[:_HALF]
 
 
 class IdFactory:

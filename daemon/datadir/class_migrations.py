@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import lmdb
 
@@ -42,7 +43,11 @@ class ClassState:
 
 def load_state(txn: lmdb.Transaction, store: Store) -> ClassState:
     """The class-migration state recorded in the data directory."""
-    fields = meta.read(txn, store.system[meta.META_DB], meta.CLASS_MIGRATIONS)
+    return state_from(meta.read(txn, store.system[meta.META_DB], meta.CLASS_MIGRATIONS))
+
+
+def state_from(fields: Any) -> ClassState:
+    """The class-migration state a ``class_migrations`` record holds (``None``: nothing applied yet)."""
     if fields is None:
         return ClassState()
     if fields.get("v", 0) > _STATE_VERSION:

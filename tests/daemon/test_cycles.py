@@ -1,0 +1,40 @@
+"""What one cycle's requests see of each other, and what a full map takes from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from daemon.ids import IdFactory
+from daemon.model import Request
+from daemon.runtime import Runtime
+from daemon.storage import Store, StoreOptions
+from tests.conftest import SECRET, as_sent, call, error_code, ok
+
+
+def test_a_full_map_fails_only_the_write_that_does_not_fit(tmp_path: Path) -> None:
+    """The map cannot grow (max_map_size): the one write too big for it is UNAVAILABLE; the
+    reads of the cycle, and its writes that fit, run as if it had not been sent."""
+    store = Store(tmp_path / "data", StoreOptions(map_size=1 << 20, max_map_size=1 << 20))
+    store.open()
+    try:
+        runtime = Runtime(store, IdFactory(SECRET), "test")
+        ok(call(runtime, "storage.put", {"key": "k", "value": "before"}, {"class": "Chest", "name": "old"}))
+        requests = [
+            Request(0, "storage.put", {"class": "Chest", "name": "small"}, {"key": "k", "value": "fits"}, None),
+            Request(1, "storage.put", {"class": "Chest", "name": "huge"}, {"key": "k", "value": "x" * 1_500_000},
+                    None),
+            Request(2, "storage.get", {"class": "Chest", "name": "small"}, {"key": "k"}, None),
+            Request(3, "storage.put", {"class": "Chest", "name": "later"}, {"key": "k", "value": "fits too"}, None),
+            Request(4, "storage.get", {"class": "Chest", "name": "old"}, {"key": "k"}, None),
+            Request(5, "objects.list", None, {"class": "Chest"}, None),
+        ]
+        replies = [as_sent(reply) for reply in runtime.run_cycle(requests).replies]
+        assert error_code(replies[1]) == "UNAVAILABLE" and "map is full" in replies[1]["error"]["message"]
+        assert [ok(replies[i]) for i in (0, 2, 3, 4)] == [
+            {}, {"found": True, "value": "fits"}, {}, {"found": True, "value": "before"}]
+        assert sorted(entry["name"] for entry in ok(replies[5])["objects"]) == ["later", "old", "small"]
+        committed = [ok(call(runtime, "storage.get", {"key": "k"}, {"class": "Chest", "name": name}))
+                     for name in ("later", "huge")]
+        assert committed == [{"found": True, "value": "fits too"}, {"found": False}]
+    finally:
+        store.close()
