@@ -24,6 +24,8 @@ _HALF = 16
 _CLASS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 MAX_NAME_BYTES = 2048
+# Class keys kept: a client can name any number of classes, so the cache starts over past this.
+CLASS_KEY_CACHE_LIMIT = 4096
 
 
 def check_class_name(class_name: object) -> str:
@@ -108,6 +110,7 @@ class IdFactory:
 
     ``namespaces`` maps a renamed class to the name its ids are derived from
     (its first name), so a class migration that renames keeps every id.
+    Class keys are cached, at most :data:`CLASS_KEY_CACHE_LIMIT` of them.
     """
 
     def __init__(self, secret: bytes, namespaces: Mapping[str, str] | None = None) -> None:
@@ -121,6 +124,8 @@ class IdFactory:
             check_class_name(class_name)
             namespace = self._namespaces.get(class_name, class_name)
             key = hmac.digest(self._secret, b"lodestone/class/" + namespace.encode(), "sha256")
+            if len(self._class_keys) >= CLASS_KEY_CACHE_LIMIT:
+                self._class_keys.clear()
             self._class_keys[class_name] = key
         return key
 

@@ -33,7 +33,10 @@ from daemon.runtime.session import Session
 from daemon.storage import CycleTransaction, Store
 from schemas.wire import SUPPORTED_VERSIONS, ok_reply
 
-_NAME_CACHE_LIMIT = 100_000
+# The refs cache of targets named by class and name starts over past either limit: names are up
+# to 2 KiB, so a count alone would let a client that names many objects hold ~200 MB.
+_NAME_CACHE_LIMIT = 65_536
+_NAME_CACHE_BYTES = 16 << 20
 
 
 def wall_clock_ms() -> int:
@@ -91,6 +94,7 @@ class Runtime:
                                    self.options.resident_idle_s)
         # Refs of targets named by class and name, checked once: the hot path's shortcut.
         self._refs: dict[tuple[str, str], ObjectRef] = {}
+        self._refs_bytes = 0
 
     # targets ---------------------------------------------------------------
     def resolve(self, target: Any) -> ObjectRef:
@@ -117,9 +121,11 @@ class Runtime:
             return ObjectRef(class_name, self.ids.from_string(class_name, target["id"]))
         name = target["name"]
         ref = ObjectRef(class_name, self.ids.from_name(class_name, name), name)
-        if len(self._refs) >= _NAME_CACHE_LIMIT:
+        if len(self._refs) >= _NAME_CACHE_LIMIT or self._refs_bytes >= _NAME_CACHE_BYTES:
             self._refs.clear()
+            self._refs_bytes = 0
         self._refs[(class_name, name)] = ref
+        self._refs_bytes += len(name)
         return ref
 
     # cycles ----------------------------------------------------------------

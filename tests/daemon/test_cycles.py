@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 from daemon.ids import IdFactory
@@ -38,3 +41,42 @@ def test_a_full_map_fails_only_the_write_that_does_not_fit(tmp_path: Path) -> No
         assert committed == [{"found": True, "value": "fits too"}, {"found": False}]
     finally:
         store.close()
+
+
+def grown_by(work: Callable[[], None]) -> int:
+    """Bytes still allocated after ``work`` that were not before it."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        work()
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_naming_many_classes_does_not_grow_memory_without_bound() -> None:
+    """Each class name a client sends gets a derived key: the keys kept must stay bounded."""
+    ids = IdFactory(SECRET)
+
+    def name_classes(start: int, count: int) -> None:
+        for i in range(start, start + count):
+            ids.from_name(f"Class{i}", "steve")
+
+    name_classes(0, 10_000)  # past the cache's limit
+    grown = grown_by(lambda: name_classes(10_000, 40_000))
+    assert grown < 2 << 20, f"40,000 more class names kept {grown / 1e6:.1f} MB"
+
+
+def test_naming_many_objects_does_not_grow_memory_without_bound(runtime: Runtime) -> None:
+    """Targets named by class and name are cached as checked refs; names are up to 2 KiB, so the
+    cache is bounded in bytes as well as in entries."""
+
+    def name_objects(start: int, count: int) -> None:
+        for i in range(start, start + count):
+            runtime.resolve({"class": "Chest", "name": f"{i:08d}" + "n" * 2000})
+
+    name_objects(0, 10_000)  # past the cache's limit
+    grown = grown_by(lambda: name_objects(10_000, 24_000))
+    assert grown < 24 << 20, f"24,000 more object names of 2 KB kept {grown / 1e6:.1f} MB"
