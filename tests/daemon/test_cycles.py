@@ -14,6 +14,21 @@ from daemon.storage import Store, StoreOptions
 from tests.conftest import SECRET, as_sent, call, error_code, ok
 
 
+def test_lists_in_a_cycle_see_the_writes_made_earlier_in_it(runtime: Runtime) -> None:
+    """docs/protocol.md: a cycle's requests run in order, each seeing the ones before it."""
+    puts = [Request(i, "storage.put", {"class": "Chest", "name": f"chest-{i}"}, {"key": "k", "value": i}, None)
+            for i in range(200)]
+    alarms = [Request(200 + i, "alarm.set", {"class": "Chest", "name": f"chest-{i}"}, {"at_ms": 9_000_000_000_000 + i},
+                      None) for i in range(200)]
+    lists = [Request(400, "objects.list", None, {"class": "Chest"}, None),
+             Request(401, "alarms.list", None, {}, None)]
+    result = runtime.run_cycle([*puts, *alarms, *lists])
+    assert len(result.replies) == 402
+    objects, alarms_listed = (ok(as_sent(reply)) for reply in result.replies[-2:])
+    assert sorted(entry["name"] for entry in objects["objects"]) == sorted(f"chest-{i}" for i in range(200))
+    assert [entry["at_ms"] for entry in alarms_listed["alarms"]] == [9_000_000_000_000 + i for i in range(200)]
+
+
 def test_a_full_map_fails_only_the_write_that_does_not_fit(tmp_path: Path) -> None:
     """The map cannot grow (max_map_size): the one write too big for it is UNAVAILABLE; the
     reads of the cycle, and its writes that fit, run as if it had not been sent."""
