@@ -108,7 +108,8 @@ def _add_data_commands(commands: Commands) -> None:
     )
     restore.add_argument("source", metavar="SRC", type=Path, help="a directory made by lodestone backup")
     restore.add_argument("--force", action="store_true", help="replace the data the directory already holds")
-    _data_command(commands, "verify", "check that every stored record decodes; print each one that does not")
+    _data_command(commands, "verify", "read every stored record and check it (whole file, CRCs, ids, indexes); "
+                  "print each problem, exit 65 if any")
     migrate = _data_command(
         commands, "migrate", "upgrade every declared record to its current version; the daemon must be stopped"
     )
