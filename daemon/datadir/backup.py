@@ -94,11 +94,7 @@ def backup(
         secret = (data_dir / SECRET_FILE).read_bytes()
     except FileNotFoundError as exc:
         raise Refused(f"{data_dir} has no {SECRET_FILE} file; is it a Lodestone data directory?") from exc
-    remove_stale_staging(dest.parent)
-    staging = dest.parent / f".{dest.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(mode=0o700, parents=True)
-    (staging / "lmdb").mkdir(mode=0o700)
+    staging = _fresh_staging(dest)
     try:
         source = contextlib.nullcontext(open_env) if open_env is not None else open_readonly(data_dir / "lmdb", 1)
         with source as env, env.begin() as snapshot:
@@ -195,6 +191,16 @@ def restore(source: Path, data_dir: Path, progress: Progress, force: bool = Fals
         shutil.rmtree(staging, ignore_errors=True)
     progress.finish(f"restored commit {checked.commit_seq}, {checked.objects} objects, {_mib(copied)}")
     return RestoreReport(checked.commit_seq, checked.objects, copied, had_data)
+
+
+def _fresh_staging(dest: Path) -> Path:
+    """An empty directory (0700, with ``lmdb/``) to build ``dest`` in, once dead backups' ones are gone."""
+    remove_stale_staging(dest.parent)
+    staging = dest.parent / f".{dest.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=0o700, parents=True)
+    (staging / "lmdb").mkdir(mode=0o700)
+    return staging
 
 
 def remove_stale_staging(parent: Path) -> list[Path]:

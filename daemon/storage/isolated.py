@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from collections.abc import Callable
 
 Emit = Callable[[str], None]
@@ -54,7 +53,6 @@ def _child(work: Callable[[Emit], None], write_fd: int) -> None:
                 emit(f"error: {type(exc).__name__}: {exc}")
                 code = 1
     finally:
-        sys.stderr.flush()
         os._exit(code)
 
 
