@@ -63,7 +63,7 @@ def read_secret(data_dir: Path) -> bytes | None:
         )
     if mode & 0o077:
         raise ConfigError(
-            f"the deployment secret {path} may be read by other users (mode {mode:04o}); "
+            f"the deployment secret {path} is open to other users (mode {mode:04o}); "
             f"make it readable by the daemon's user only: chmod 600 {path}"
         )
     return secret
