@@ -106,6 +106,7 @@ def startup(root: Path, stored: int) -> dict[str, float]:
     data_dir = root / "startup"
     data_dir.mkdir()
     (data_dir / "secret").write_bytes(SECRET)
+    (data_dir / "secret").chmod(0o600)  # the daemon refuses a secret others may read
     ids = IdFactory(SECRET)
     store = Store(data_dir, StoreOptions(map_size=1 << 32))
     store.open()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -118,7 +119,8 @@ def _add_data_commands(commands: Commands) -> None:
     )
     restore.add_argument("source", metavar="SRC", type=Path, help="a directory made by lodestone backup")
     restore.add_argument("--force", action="store_true", help="replace the data the directory already holds")
-    _data_command(commands, "verify", "check that every stored record decodes; print each one that does not")
+    _data_command(commands, "verify", "read every stored record and check it (whole file, CRCs, ids, indexes); "
+                  "print each problem, exit 65 if any")
     migrate = _data_command(
         commands, "migrate", "upgrade every declared record to its current version; the daemon must be stopped"
     )
@@ -228,10 +230,7 @@ def _gateway(args: argparse.Namespace) -> int:
 
 
 def _operate(args: argparse.Namespace) -> int:
-    from daemon.datadir.backup import backup, restore
     from daemon.datadir.progress import Progress
-    from daemon.datadir.verify import verify
-    from daemon.errors import LodestoneError
 
     try:
         data_dir = load_config(args.config, {"data_dir": args.data_dir}, os.environ).data_dir
@@ -239,6 +238,19 @@ def _operate(args: argparse.Namespace) -> int:
         print(f"lodestone: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     progress = Progress(sys.stderr)
+    # SIGTERM unwinds like Ctrl-C: the read transaction ends and a half-made backup is removed.
+    previous = signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
+    try:
+        return _operate_on(args, data_dir, progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _operate_on(args: argparse.Namespace, data_dir: Path, progress: Any) -> int:
+    from daemon.datadir.backup import backup, restore
+    from daemon.datadir.verify import verify
+    from daemon.errors import LodestoneError
+
     try:
         if args.command == "backup":
             _print_json(vars(backup(data_dir, args.dest, progress)))
@@ -250,6 +262,9 @@ def _operate(args: argparse.Namespace) -> int:
     except DataDirLocked as exc:
         print(f"lodestone: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except DataDamaged as exc:
+        print(f"lodestone: {args.command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_DATA
     except (LodestoneError, OSError) as exc:
         print(f"lodestone: {args.command}: {exc}", file=sys.stderr)
         return EXIT_ERROR

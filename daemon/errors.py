@@ -95,6 +95,10 @@ class HandlesFull(StorageError):
     """The environment has no room for another object sub-database: reopen it bigger and run again."""
 
 
+class DiskFull(StorageError):
+    """The disk holding the data is full: nothing more can be written until space is freed."""
+
+
 class ConfigError(Exception):
     """The configuration is invalid; the daemon refuses to start."""
 
@@ -109,6 +113,10 @@ class DataDamaged(Exception):
 
 class DataDirLocked(Exception):
     """Another process holds the data directory."""
+
+
+class NoSpaceToStart(OSError):
+    """The disk holding the data directory has too little free space to open the data; start is refused."""
 
 
 def to_wire(request_id: int | str | None, exc: BaseException) -> dict[str, Any]:

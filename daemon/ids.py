@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from daemon.errors import BadRequest, DataDamaged, InvalidId, TooLarge
+from daemon.errors import BadRequest, ConfigError, DataDamaged, InvalidId, TooLarge
 
 SECRET_FILE = "secret"
 _SECRET_BYTES = 32
@@ -24,6 +24,8 @@ _HALF = 16
 _CLASS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 MAX_NAME_BYTES = 2048
+# Class keys kept: a client can name any number of classes, so the cache starts over past this.
+CLASS_KEY_CACHE_LIMIT = 4096
 
 
 def check_class_name(class_name: object) -> str:
@@ -40,36 +42,67 @@ def check_class_name(class_name: object) -> str:
     return class_name
 
 
-def load_or_create_secret(data_dir: Path) -> bytes:
-    """Read the deployment secret from ``data_dir``, creating it (mode 0600) if absent.
+def read_secret(data_dir: Path) -> bytes | None:
+    """The deployment secret in ``data_dir``, or ``None`` if there is no ``secret`` file.
 
-    The secret makes ids unguessable and ties them to this deployment: losing it
-    changes every name's id, so backups include it.
+    Raises ``DataDamaged`` if it is not 32 bytes, and ``ConfigError`` if
+    its group or others may read it (it lets whoever reads it make this
+    deployment's ids).
     """
     path = data_dir / SECRET_FILE
     try:
-        secret = path.read_bytes()
+        with path.open("rb") as reader:
+            secret = reader.read(_SECRET_BYTES + 1)
+            mode = os.fstat(reader.fileno()).st_mode & 0o777
     except FileNotFoundError:
-        secret = secrets.token_bytes(_SECRET_BYTES)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, secret)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dir_fd = os.open(data_dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        return None
     if len(secret) != _SECRET_BYTES:
         raise DataDamaged(
             f"the deployment secret {path} is damaged: it holds {len(secret)} bytes, expected {_SECRET_BYTES}; "
             "restore it from the backup of this data directory (every id depends on it)"
         )
+    if mode & 0o077:
+        raise ConfigError(
+            f"the deployment secret {path} is open to other users (mode {mode:04o}); "
+            f"make it readable by the daemon's user only: chmod 600 {path}"
+        )
     return secret
+
+
+def create_secret(data_dir: Path) -> bytes:
+    """Make a new deployment secret in ``data_dir`` (mode 0600, fsync'd with its directory); return it."""
+    path = data_dir / SECRET_FILE
+    secret = secrets.token_bytes(_SECRET_BYTES)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an earlier .tmp keeps its mode through O_CREAT
+        os.write(fd, secret)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(data_dir, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return secret
+
+
+def load_or_create_secret(data_dir: Path) -> bytes:
+    """Read the deployment secret from ``data_dir`` (see :func:`read_secret`), creating it if absent.
+
+    The secret makes ids unguessable and ties them to this deployment: losing it
+    changes every name's id, so backups include it.
+    """
+    secret = read_secret(data_dir)
+    return create_secret(data_dir) if secret is None else secret
+
+
+def secret_fingerprint(secret: bytes) -> bytes:
+    """A 16-byte digest that recognises ``secret`` and reveals nothing of it; the data keeps it."""
+    return hmac.digest(secret, b"lodestone/secret-fingerprint", "sha256")[:_HALF]
 
 
 class IdFactory:
@@ -77,6 +110,7 @@ class IdFactory:
 
     ``namespaces`` maps a renamed class to the name its ids are derived from
     (its first name), so a class migration that renames keeps every id.
+    Class keys are cached, at most :data:`CLASS_KEY_CACHE_LIMIT` of them.
     """
 
     def __init__(self, secret: bytes, namespaces: Mapping[str, str] | None = None) -> None:
@@ -90,6 +124,8 @@ class IdFactory:
             check_class_name(class_name)
             namespace = self._namespaces.get(class_name, class_name)
             key = hmac.digest(self._secret, b"lodestone/class/" + namespace.encode(), "sha256")
+            if len(self._class_keys) >= CLASS_KEY_CACHE_LIMIT:
+                self._class_keys.clear()
             self._class_keys[class_name] = key
         return key
 

@@ -38,6 +38,13 @@ def runtime(store: Store) -> Runtime:
     return Runtime(store, IdFactory(SECRET), "test")
 
 
+def write_secret(data_dir: Path, secret: bytes = SECRET) -> None:
+    """Put ``secret`` in ``data_dir`` as the daemon wants it: readable by its owner only."""
+    path = data_dir / "secret"
+    path.write_bytes(secret)
+    path.chmod(0o600)
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
     """Poll ``predicate`` (a read through a client) until it is truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -138,7 +145,7 @@ def running_daemon(tmp_path: Path, config_text: str | None = None) -> Iterator[D
     """A daemon on a fresh data directory (with the test secret), and the config given; killed after."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    (data_dir / "secret").write_bytes(SECRET)
+    write_secret(data_dir)
     extra_args: list[str] = []
     if config_text is not None:
         config = tmp_path / "lodestone.toml"

@@ -10,19 +10,24 @@ The copy is consistent (one snapshot: every object's records as of one
 commit) and may be taken while a daemon serves: LMDB's readers never block
 its writer. It is written under a temporary name next to ``DEST`` and renamed
 into place once complete and fsync'd, so a ``DEST`` that exists is whole.
+A backup killed on the way leaves its staging directory
+(``.DEST.partial-PID``); the next backup into the same parent, and the
+daemon's start for ``DATA_DIR/backups/``, remove those whose process is gone.
+A backup is readable by its owner only (0700, files 0600).
 
 Restore puts a backup into a data directory. It holds the directory's lock
-(``lodestone.lock``, the one a running daemon holds) while it works, so it
-refuses a directory a daemon is using, and a daemon cannot start on one that
-is half restored. It checks the backup with :func:`daemon.verify.verify` first.
+(the one a running daemon holds) while it works, so it refuses a directory
+a daemon is using, and a daemon cannot start on one that is half restored.
+It checks the backup with :func:`daemon.verify.verify` first.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
+import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -36,16 +41,19 @@ import lmdb
 from daemon import __version__
 from daemon.datadir.progress import Progress
 from daemon.datadir.verify import open_readonly, verify
-from daemon.errors import DataDirLocked, LodestoneError
+from daemon.errors import LodestoneError
 from daemon.ids import SECRET_FILE
-from daemon.storage.environment import LOCK_FILE
+from daemon.storage.lock import DirectoryLock
 from daemon.storage.meta import META_DB, commit_number, set_commit_base
 from daemon.storage.registry import REGISTRY_DB
+
+log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "backup.json"
 MANIFEST_VERSION = 1
 _COPY_CHUNK = 8 << 20
 _MIB = 1 << 20
+_STAGING = re.compile(r"\..+\.partial-(\d+)")
 
 
 class Refused(LodestoneError):
@@ -86,10 +94,7 @@ def backup(
         secret = (data_dir / SECRET_FILE).read_bytes()
     except FileNotFoundError as exc:
         raise Refused(f"{data_dir} has no {SECRET_FILE} file; is it a Lodestone data directory?") from exc
-    staging = dest.parent / f".{dest.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(mode=0o700, parents=True)
-    (staging / "lmdb").mkdir(mode=0o700)
+    staging = _fresh_staging(dest)
     try:
         source = contextlib.nullcontext(open_env) if open_env is not None else open_readonly(data_dir / "lmdb", 1)
         with source as env, env.begin() as snapshot:
@@ -99,6 +104,7 @@ def backup(
             number = commit_number(snapshot, env.open_db(META_DB, txn=snapshot, create=False))
             with _watch_size(target, progress):
                 env.copy(str(staging / "lmdb"), compact=True, txn=snapshot)
+        os.chmod(target, 0o600)  # LMDB creates its copy 0644 less the umask
         _keep_commit_number(staging / "lmdb", number)
         _write_file(staging / SECRET_FILE, secret, 0o600)
         commit_seq, objects = _summary(staging / "lmdb")
@@ -113,7 +119,7 @@ def backup(
             source_bytes=source_bytes,
             seconds=round(time.monotonic() - started, 3),
         )
-        _write_file(staging / MANIFEST_FILE, (json.dumps(asdict(report), indent=2) + "\n").encode(), 0o644)
+        _write_file(staging / MANIFEST_FILE, (json.dumps(asdict(report), indent=2) + "\n").encode(), 0o600)
         _fsync(target)
         _fsync(staging / "lmdb")
         _fsync(staging)
@@ -158,7 +164,9 @@ def restore(source: Path, data_dir: Path, progress: Progress, force: bool = Fals
             f"the backup {source} has {len(checked.problems)} problems (first: {checked.problems[0]}); "
             f"see lodestone verify --data-dir {source}"
         )
-    data_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        data_dir.mkdir(mode=0o700, parents=True)
+        os.chmod(data_dir, 0o700)
     with _holding_lock(data_dir):
         lmdb_dir = data_dir / "lmdb"
         had_data = lmdb_dir.exists() or (data_dir / SECRET_FILE).exists()
@@ -185,21 +193,62 @@ def restore(source: Path, data_dir: Path, progress: Progress, force: bool = Fals
     return RestoreReport(checked.commit_seq, checked.objects, copied, had_data)
 
 
+def _fresh_staging(dest: Path) -> Path:
+    """An empty directory (0700, with ``lmdb/``) to build ``dest`` in, once dead backups' ones are gone."""
+    remove_stale_staging(dest.parent)
+    staging = dest.parent / f".{dest.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=0o700, parents=True)
+    (staging / "lmdb").mkdir(mode=0o700)
+    return staging
+
+
+def remove_stale_staging(parent: Path) -> list[Path]:
+    """Remove the staging directories (``.NAME.partial-PID``) in ``parent`` of backups whose process is gone.
+
+    A backup killed on the way (SIGKILL, a power cut) leaves one behind.
+    Those of a live process (a backup in progress) are kept. Returns what
+    was removed.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(parent.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for path in entries:
+        match = _STAGING.fullmatch(path.name)
+        if match is None or _alive(int(match.group(1))) or not path.is_dir():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        log.info("removed %s, left by a backup that did not finish", path)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # an earlier process with this pid (a container's pid 1): this one backs up one at a time
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def _holding_lock(data_dir: Path) -> Iterator[None]:
     """Hold ``data_dir``'s daemon lock (the one :class:`~daemon.storage.Store` takes)."""
-    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    lock = DirectoryLock(data_dir)
+    lock.acquire(
+        f"the data directory {data_dir} is in use by a running Lodestone; "
+        "stop it (systemctl stop lodestone) before restoring into it"
+    )
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise DataDirLocked(
-                f"the data directory {data_dir} is in use by a running Lodestone; "
-                "stop it (systemctl stop lodestone) before restoring into it"
-            ) from exc
         yield
     finally:
-        os.close(fd)
+        lock.release()
 
 
 def _keep_commit_number(lmdb_dir: Path, number: int) -> None:
@@ -208,7 +257,8 @@ def _keep_commit_number(lmdb_dir: Path, number: int) -> None:
     A compacted copy restarts LMDB's transaction ids, which commit numbers count from.
     """
     room = (lmdb_dir / "data.mdb").stat().st_size + _MIB  # the copy is exactly full; one write needs a page more
-    env = lmdb.open(str(lmdb_dir), map_size=room, max_dbs=1, subdir=True, create=False, readahead=False, lock=False)
+    env = lmdb.open(str(lmdb_dir), map_size=room, max_dbs=1, subdir=True, create=False, readahead=False, lock=False,
+                    mode=0o600)
     try:
         with env.begin(write=True) as txn:
             set_commit_base(txn, env.open_db(META_DB, txn=txn, create=False), number - txn.id())
@@ -247,7 +297,8 @@ def _copy_file(source: Path, target: Path, progress: Progress) -> int:
     total = source.stat().st_size
     progress.start("restore", total // _MIB, "MiB")
     copied = 0
-    with source.open("rb") as reader, target.open("wb") as writer:
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with source.open("rb") as reader, os.fdopen(fd, "wb") as writer:
         while chunk := reader.read(_COPY_CHUNK):
             writer.write(chunk)
             copied += len(chunk)
@@ -278,4 +329,4 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["BackupReport", "Refused", "RestoreReport", "backup", "restore"]
+__all__ = ["BackupReport", "Refused", "RestoreReport", "backup", "remove_stale_staging", "restore"]

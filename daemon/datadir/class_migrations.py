@@ -11,6 +11,12 @@ Renames keep ids because ids are derived from a class's *namespace*, which
 is its original name: the data directory remembers ``new name -> namespace``.
 A renamed or deleted class name is retired: requests for it get a sentence
 that says where it went.
+
+Two steps would mix objects up, so they are refused (``ConfigError``) with a
+sentence that says what to do: adding a class under a name that is still
+another class's namespace (the two would make the same ids and share
+objects), and renaming a class onto one that holds objects (those would be
+orphaned: their ids come from another namespace).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import lmdb
 
@@ -42,7 +49,11 @@ class ClassState:
 
 def load_state(txn: lmdb.Transaction, store: Store) -> ClassState:
     """The class-migration state recorded in the data directory."""
-    fields = meta.read(txn, store.system[meta.META_DB], meta.CLASS_MIGRATIONS)
+    return state_from(meta.read(txn, store.system[meta.META_DB], meta.CLASS_MIGRATIONS))
+
+
+def state_from(fields: Any) -> ClassState:
+    """The class-migration state a ``class_migrations`` record holds (``None``: nothing applied yet)."""
     if fields is None:
         return ClassState()
     if fields.get("v", 0) > _STATE_VERSION:
@@ -92,8 +103,10 @@ def apply(store: Store, steps: tuple[Step, ...], backup: Callable[[str], object]
             backup(step.tag)
         with store.env.begin(write=True) as txn:
             for name in step.new_classes:
+                _check_new(state, step.tag, name)
                 state.retired.pop(name, None)
             for old, new in step.renamed_classes:
+                _check_rename(txn, store, step.tag, old, new)
                 moved = _rename(txn, store, old, new)
                 state.namespaces[new] = state.namespaces.pop(old, old)
                 state.retired[old] = f"class {old!r} was renamed to {new!r} by migration {step.tag!r}"
@@ -107,6 +120,29 @@ def apply(store: Store, steps: tuple[Step, ...], backup: Callable[[str], object]
             state.applied.append({"tag": step.tag, "digest": step.digest()})
             _save_state(txn, store, state)
     return state
+
+
+def _check_new(state: ClassState, tag: str, name: str) -> None:
+    """Refuse to add ``name`` while another class's ids are derived from it."""
+    for other, namespace in state.namespaces.items():
+        if namespace == name and other != name:
+            raise ConfigError(
+                f"migration {tag!r} adds class {name!r}, but {other!r} (once named {name!r}) still makes its "
+                f"ids from the name {name!r}: the two classes would share objects. Give the new class another "
+                "name, or delete or rename back the old one first"
+            )
+
+
+def _check_rename(txn: lmdb.Transaction, store: Store, tag: str, old: str, new: str) -> None:
+    """Refuse to rename ``old`` onto ``new`` if ``new`` holds objects: they would be orphaned."""
+    held = len(objects_of(txn, store.system[REGISTRY_DB], new))
+    if held and old != new:
+        objects = f"{held} object" if held == 1 else f"{held} objects"
+        raise ConfigError(
+            f"migration {tag!r} renames {old!r} to {new!r}, but {new!r} already holds {objects}, which "
+            f"would be orphaned (their ids come from another name). Rename to a class that holds no objects, "
+            f"or delete {new!r} in an earlier migration first (deleted_classes; its data is backed up)"
+        )
 
 
 def _rename(txn: lmdb.Transaction, store: Store, old: str, new: str) -> int:

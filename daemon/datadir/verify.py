@@ -1,4 +1,4 @@
-"""``lodestone verify``: check that every stored record of a data directory decodes.
+"""``lodestone verify``: walk every record of a data directory and check it.
 
 It reads only, through LMDB read transactions, so a directory can be checked
 while its daemon serves. The system databases are read in one transaction
@@ -9,21 +9,34 @@ already open (one pass over 100,000 objects would take minutes). An object
 created after the first transaction is not checked; one written between
 passes is checked as it is then. What is checked:
 
-* ``_meta``: the storage format is one this code reads; ``commit_base`` is 8 bytes;
+* the data file: it is whole (its length covers every page its meta page
+  says is used; :mod:`daemon.storage.datafile`), before LMDB maps it;
+* ``_meta``: the storage format is one this code reads; ``commit_base`` is
+  8 bytes; the secret is the one the data recorded (its fingerprint);
 * ``_objects``, the registry: each key is a valid class name and a 32-byte
   id; each value is a version-1 record with a name; the id is one this
-  deployment's secret makes for that class (and that name); its sub-database exists;
+  deployment's secret makes for that class (and that name), in the class's
+  namespace (its first name, kept across renames); its sub-database exists;
 * every object sub-database ``o/<64 hex>``: it is registered; every record
-  sits under the key it names, its key is UTF-8 within the key limit, and
-  its value is one whole msgpack value within the entry limit;
+  sits under the key it names, its CRC matches its key and value, its key is
+  UTF-8 within the key limit, and its value is one whole msgpack value within
+  the entry limit; the records walked are as many as LMDB counts;
 * idempotency and alarm records decode.
 
-Every problem is reported as one line naming the object and key; nothing is
-written anywhere.
+Every key and value of every database is read, so every page reachable
+from the meta page is touched; an LMDB error on the way (a damaged page) is
+reported for that database and the walk goes on with the next. Every
+problem is one line naming the object and key; nothing is written anywhere.
+
+What it cannot see: a changed byte in the free space of a page or in a page
+no longer in use (harmless), and a changed byte in a system record that
+still decodes to a plausible value (an alarm's time, an idempotency
+result, a record-version counter): those records carry no CRC.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,11 +46,14 @@ from typing import Any
 import lmdb
 import msgpack
 
+from daemon.datadir.class_migrations import state_from
 from daemon.datadir.progress import Progress
-from daemon.errors import LodestoneError
-from daemon.ids import SECRET_FILE, IdFactory, check_class_name
+from daemon.datadir.system_records import SYSTEM_CHECKS, check_alarm_index, check_count, check_each, check_idem_index
+from daemon.errors import DataDamaged, LodestoneError
+from daemon.ids import SECRET_FILE, IdFactory, check_class_name, secret_fingerprint
 from daemon.model import Limits
-from daemon.storage import alarms, idempotency, keyspace
+from daemon.storage import alarms, datafile, idempotency, keyspace, meta
+from daemon.storage.isolated import run_isolated, signal_sentence
 from daemon.storage.meta import COMMIT_BASE, FORMAT, FORMAT_VERSION, META_DB, commit_number
 from daemon.storage.registry import OBJECT_DB_PREFIX, REGISTRY_DB
 
@@ -70,11 +86,13 @@ def open_readonly(lmdb_dir: Path, max_dbs: int, lock: bool = True) -> lmdb.Envir
 
     ``lock=True`` registers readers in the lock table, which is what makes
     reading safe while a daemon writes; ``lock=False`` only for a copy that
-    nothing else can be using.
+    nothing else can be using. Raises ``NotADataDirectory`` if there is no
+    data file, and ``DataDamaged`` if it is not whole (before mapping it).
     """
     if not (lmdb_dir / "data.mdb").is_file():
         raise NotADataDirectory(f"{lmdb_dir.parent} holds no Lodestone data (no lmdb/data.mdb)")
-    return lmdb.open(str(lmdb_dir), readonly=True, lock=lock, max_dbs=max_dbs, subdir=True, create=False,
+    datafile.check(lmdb_dir / datafile.DATA_FILE)
+    return lmdb.open(str(lmdb_dir), readonly=True, lock=lock, max_dbs=max_dbs, subdir=True, create=False, mode=0o600,
                      readahead=False)
 
 
@@ -86,10 +104,13 @@ def verify(
 ) -> VerifyReport:
     """Check every record of ``data_dir`` (see the module docstring); write nothing.
 
-    ``on_problem`` sees each problem as it is found. Raises
-    ``NotADataDirectory`` if there is no LMDB environment to read.
+    ``on_problem`` sees each problem as it is found. The walk runs in a
+    child process (:mod:`daemon.storage.isolated`), so damage that kills its
+    reader (LMDB's own assertions, SIGBUS) is one more problem, not a crash.
+    Raises ``NotADataDirectory`` if there is no LMDB environment to read.
     """
-    lmdb_dir = data_dir / "lmdb"
+    if not (data_dir / "lmdb" / "data.mdb").is_file():
+        raise NotADataDirectory(f"{data_dir} holds no Lodestone data (no lmdb/data.mdb)")
     report = VerifyReport()
 
     def problem(text: str) -> None:
@@ -97,30 +118,45 @@ def verify(
         if on_problem is not None:
             on_problem(text)
 
-    try:
-        ids: IdFactory | None = IdFactory((data_dir / SECRET_FILE).read_bytes())
-    except OSError as exc:
-        ids = None
-        problem(f"secret: cannot read the deployment secret ({exc}); ids are not checked")
-    with open_readonly(lmdb_dir, len(_SYSTEM_CHECKS), lock) as env, env.begin() as txn:
-        names = [bytes(name) for name in txn.cursor().iternext(values=False)]
-        object_dbs = [name for name in names if name.startswith(OBJECT_DB_PREFIX)]
-        for name in names:
-            if name.startswith(b"_") and name not in _SYSTEM_CHECKS:
-                report.unchecked_dbs.append(name.decode(errors="replace"))
-            elif not name.startswith((b"_", OBJECT_DB_PREFIX)):
-                problem(f"sub-database {name[:80]!r}: not a name Lodestone gives its databases")
-        if META_DB in names:
-            _check_meta(txn, env.open_db(META_DB, txn=txn, create=False), report, problem)
+    def on_line(line: str) -> None:
+        if line.startswith("error: "):
+            problem(f"verify could not finish: {line[len('error: '):]}")
+            return
+        message = json.loads(line)
+        if "problem" in message:
+            problem(message["problem"])
         else:
-            problem("_meta: missing; this is not a Lodestone data directory")
-        registry: dict[str, tuple[str, str | None]] = {}
-        if b"_objects" in names:
-            registry = _check_registry(txn, env.open_db(REGISTRY_DB, txn=txn, create=False), ids, problem)
-        for db_name, check in _SYSTEM_CHECKS.items():
-            if check is not None and db_name in names:
-                report.records += _check_each(txn, env.open_db(db_name, txn=txn, create=False),
-                                              db_name.decode(), check, problem)
+            for name, value in message["report"].items():
+                setattr(report, name, value)
+
+    def walk(emit: Callable[[str], None]) -> None:
+        found = _walk(data_dir, progress, lambda text: emit(json.dumps({"problem": text})), lock)
+        emit(json.dumps({"report": {"objects": found.objects, "records": found.records,
+                                    "commit_seq": found.commit_seq, "unchecked_dbs": found.unchecked_dbs}}))
+
+    progress.start("verify", None, "objects")
+    died = run_isolated(walk, on_line)
+    if died is not None:
+        problem(f"data file: {signal_sentence(died)}; {data_dir / 'lmdb' / 'data.mdb'} is damaged further than "
+                "the lines above say: restore the latest backup")
+    progress.finish(f"{report.objects} objects, {report.records} records, {len(report.problems)} problems")
+    return report
+
+
+def _walk(data_dir: Path, progress: Progress, problem: Callable[[str], None], lock: bool) -> VerifyReport:
+    """The walk :func:`verify` runs in its child; its problems go to ``problem`` (the report holds none)."""
+    lmdb_dir = data_dir / "lmdb"
+    report = VerifyReport()
+    try:
+        secret: bytes | None = (data_dir / SECRET_FILE).read_bytes()
+    except OSError as exc:
+        secret = None
+        problem(f"secret: cannot read the deployment secret ({exc}); ids are not checked")
+    try:
+        registry, object_dbs = _check_system(lmdb_dir, secret, lock, report, problem)
+    except (DataDamaged, lmdb.Error) as exc:
+        problem(f"data file: {exc}")
+        return report
     found = {name[len(OBJECT_DB_PREFIX):].decode(errors="replace") for name in object_dbs}
     for object_id, (class_name, object_name) in registry.items():
         if object_id not in found:
@@ -128,35 +164,99 @@ def verify(
     progress.start("verify", len(object_dbs), "objects")
     for start in range(0, len(object_dbs), _OBJECTS_PER_PASS):
         batch = object_dbs[start:start + _OBJECTS_PER_PASS]
-        with open_readonly(lmdb_dir, len(batch), lock) as env, env.begin() as txn:
-            for db_name in batch:
-                _check_object_db(txn, env, db_name, registry, report, problem)
+        try:
+            with open_readonly(lmdb_dir, len(batch), lock) as env, env.begin() as txn:
+                for db_name in batch:
+                    _guarded(db_name.decode(errors="replace"), problem,
+                             _check_object_db, txn, env, db_name, registry, report, problem)
+        except lmdb.Error as exc:
+            problem(f"objects {start + 1} to {start + len(batch)}: cannot be read: {exc}")
         progress.update(start + len(batch))
     report.objects = len(object_dbs)
-    progress.finish(f"{report.objects} objects, {report.records} records, {len(report.problems)} problems")
     return report
+
+
+Registry = dict[str, tuple[str, str | None]]
+
+
+def _check_system(
+    lmdb_dir: Path, secret: bytes | None, lock: bool, report: VerifyReport, problem: Callable[[str], None]
+) -> tuple[Registry, list[bytes]]:
+    """Check the main and system databases in one transaction; return the registry and the object databases."""
+    with open_readonly(lmdb_dir, len(SYSTEM_CHECKS), lock) as env, env.begin() as txn:
+        names = [bytes(name) for name in txn.cursor().iternext(values=False)]
+        object_dbs = [name for name in names if name.startswith(OBJECT_DB_PREFIX)]
+        for name in names:
+            if name.startswith(b"_") and name not in SYSTEM_CHECKS:
+                report.unchecked_dbs.append(name.decode(errors="replace"))
+            elif not name.startswith((b"_", OBJECT_DB_PREFIX)):
+                problem(f"sub-database {name[:80]!r}: not a name Lodestone gives its databases")
+        namespaces: dict[str, str] = {}
+        if META_DB in names:
+            meta_db = env.open_db(META_DB, txn=txn, create=False)
+            namespaces = _guarded("_meta", problem, _check_meta, txn, meta_db, report, problem) or {}
+            recorded = txn.get(meta.SECRET_FINGERPRINT, db=meta_db)
+            if secret is not None and recorded is not None and bytes(recorded) != secret_fingerprint(secret):
+                problem("secret: not the deployment secret this data was written with (its fingerprint "
+                        "differs from the one the data recorded); ids are not checked")
+                secret = None
+        else:
+            problem("_meta: missing; this is not a Lodestone data directory")
+        ids = IdFactory(secret, namespaces) if secret is not None else None
+        registry: Registry = {}
+        if REGISTRY_DB in names:
+            registry = _guarded("_objects", problem, _check_registry,
+                                txn, env.open_db(REGISTRY_DB, txn=txn, create=False), ids, problem) or {}
+        for db_name, check in SYSTEM_CHECKS.items():
+            if check is not None and db_name in names:
+                report.records += _guarded(db_name.decode(), problem, check_each, txn,
+                                           env.open_db(db_name, txn=txn, create=False), db_name.decode(),
+                                           check, problem) or 0
+        if {alarms.ALARMS_DB, alarms.DUE_DB} <= set(names):
+            _guarded("_alarms", problem, check_alarm_index, txn, env, registry, problem)
+        if {idempotency.IDEM_DB, idempotency.EXPIRY_DB} <= set(names):
+            _guarded("_idem", problem, check_idem_index, txn, env, problem)
+    return registry, object_dbs
+
+
+def _guarded(where: str, problem: Callable[[str], None], check: Callable[..., Any], *args: Any) -> Any:
+    """``check(*args)``, with an LMDB error (a damaged page) reported as a problem of ``where``; ``None`` then."""
+    try:
+        return check(*args)
+    except (lmdb.Error, DataDamaged) as exc:
+        problem(f"{where}: cannot be read to the end: {exc}")
+        return None
 
 
 def _who(class_name: str, name: str | None, object_id: str) -> str:
     return f"{class_name}/{name!r} ({object_id})" if name is not None else f"{class_name}/{object_id}"
 
 
-def _check_meta(txn: lmdb.Transaction, db: Any, report: VerifyReport, problem: Callable[[str], None]) -> None:
+def _check_meta(
+    txn: lmdb.Transaction, db: Any, report: VerifyReport, problem: Callable[[str], None]
+) -> dict[str, str]:
+    """Check ``_meta``; return the namespaces of renamed classes (which ids are derived from)."""
     raw = txn.get(FORMAT, db=db)
     try:
         version = msgpack.unpackb(raw)["v"] if raw is not None else None
     except Exception as exc:
         problem(f"_meta format: does not decode: {exc}")
-        return
+        version = FORMAT_VERSION
     if version is None:
         problem("_meta: no storage format recorded")
     elif not isinstance(version, int) or version > FORMAT_VERSION:
         problem(f"_meta format: version {version!r} is not one this Lodestone reads (up to {FORMAT_VERSION})")
+    namespaces: dict[str, str] = {}
+    try:
+        namespaces = dict(state_from(meta.read(txn, db, meta.CLASS_MIGRATIONS)).namespaces)
+    except Exception as exc:
+        problem(f"_meta {meta.CLASS_MIGRATIONS.decode()}: does not decode: {exc}")
     raw = txn.get(COMMIT_BASE, db=db)
     if raw is not None and len(raw) != 8:
         problem(f"_meta {COMMIT_BASE.decode()}: {len(raw)} bytes, expected 8")
-        return
+        return namespaces
     report.commit_seq = commit_number(txn, db)
+    return namespaces
 
 
 def _check_registry(
@@ -211,7 +311,10 @@ def _check_object_db(
     if object_id not in registry:
         problem(f"{who}: a sub-database with no registry entry")
     limits = Limits()
-    for stored_key, record in txn.cursor(env.open_db(db_name, txn=txn, create=False)):
+    db = env.open_db(db_name, txn=txn, create=False)
+    walked = 0
+    for stored_key, record in txn.cursor(db):
+        walked += 1
         report.records += 1
         stored = bytes(stored_key)
         try:
@@ -226,54 +329,4 @@ def _check_object_db(
             msgpack.unpackb(packed, raw=False, strict_map_key=False)
         except Exception as exc:
             problem(f"{who} key {stored[1:81]!r}: {exc}")
-
-
-def _check_each(
-    txn: lmdb.Transaction, db: Any, db_name: str, check: Callable[[bytes, bytes], None],
-    problem: Callable[[str], None],
-) -> int:
-    count = 0
-    for raw_key, raw_value in txn.cursor(db):
-        count += 1
-        key = bytes(raw_key)
-        try:
-            check(key, bytes(raw_value))
-        except Exception as exc:
-            problem(f"{db_name} {key[:80].hex()}: {exc}")
-    return count
-
-
-def _check_idem(key: bytes, value: bytes) -> None:
-    if len(key) <= _ID_BYTES:
-        raise ValueError("the key is not an object id and an idempotency key")
-    expires, _ = msgpack.unpackb(value, raw=False, strict_map_key=False)
-    if not isinstance(expires, int):
-        raise ValueError(f"the expiry is {expires!r}, not epoch milliseconds")
-
-
-def _check_idem_expiry(key: bytes, value: bytes) -> None:
-    if len(key) <= 8 + _ID_BYTES or value:
-        raise ValueError("not an expiry index entry (8-byte time, id, key; empty value)")
-
-
-def _check_alarm(key: bytes, value: bytes) -> None:
-    if len(key) != _ID_BYTES:
-        raise ValueError(f"the key is {len(key)} bytes, not a 32-byte object id")
-    alarms.decode(value)
-
-
-def _check_alarm_due(key: bytes, value: bytes) -> None:
-    if len(key) != 8 + _ID_BYTES:
-        raise ValueError("not a due-time index entry (8-byte time and a 32-byte id)")
-
-
-# System databases: those checked record by record here, and those checked above
-# (None). A system database not named here is listed as unchecked, not as a problem.
-_SYSTEM_CHECKS: dict[bytes, Callable[[bytes, bytes], None] | None] = {
-    b"_meta": None,
-    b"_objects": None,
-    idempotency.IDEM_DB: _check_idem,
-    idempotency.EXPIRY_DB: _check_idem_expiry,
-    alarms.ALARMS_DB: _check_alarm,
-    alarms.DUE_DB: _check_alarm_due,
-}
+    check_count(txn, db, walked, who, problem)

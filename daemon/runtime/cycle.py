@@ -13,7 +13,12 @@ The server takes the requests that have arrived and runs them as one
 
 If the map fills up (or the environment runs out of sub-database room) the
 cycle starts again on a fresh transaction, after growing, with the turns it
-had run; alarms it had fired fire in a later cycle. If storage fails
+had run; alarms it had fired fire in a later cycle. When the map cannot grow
+(``max_map_size_mb``, or a full disk), only the writes that do not fit fail:
+the turn whose write hit the full map is answered ``UNAVAILABLE`` and the
+cycle runs again without it, so the reads of the cycle, and its writes that
+fit, still succeed (a full map at commit, which no one turn caused, fails the
+cycle's last write; a full disk there fails every write). If storage fails
 otherwise, every request not answered yet gets ``UNAVAILABLE`` and nothing is
 written. The runtime never holds a socket or a callback into the server.
 """
@@ -27,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from daemon.errors import HandlesFull, MapFull, StorageError, Unavailable, to_wire
+from daemon.errors import DiskFull, HandlesFull, MapFull, StorageError, Unavailable, to_wire
 from daemon.model import ChangeEvent, Request
 from daemon.runtime.residents import Residents
 from daemon.storage import CycleTransaction, Store
@@ -89,6 +94,12 @@ class Cycle:
         self._turns_done = False
         self._attempts = 0
         self._restarted = False
+        # Turns answered UNAVAILABLE because their writes do not fit (by request index), kept across reruns.
+        self._refused: dict[int, dict[str, Any]] = {}
+        self._running: int | None = None  # the turn running now, to blame for a full map
+        self._writers: list[int] = []  # the turns that wrote, in the last run of the turns
+        self._sweeping = True
+        self._alarms_on = True
         self._begin()
 
     # phases ----------------------------------------------------------------
@@ -107,7 +118,8 @@ class Cycle:
 
     def fire_alarms(self, budget_s: float) -> bool:
         """Deliver due alarms for about ``budget_s`` seconds; True if more are due (call again, or leave them)."""
-        if self._failed is not None or self._txn is None:
+        if self._failed is not None or self._txn is None or not self._alarms_on:
+            self._more_due = self._more_due or not self._alarms_on
             return False
         txn = self._txn
         host = self._host
@@ -123,7 +135,7 @@ class Cycle:
                     break
         except StorageError as exc:
             self._more_due = True
-            self._restart(exc)
+            self._restart(exc, "alarms")
             return False
         self._more_due = self._fired < len(due) or len(due) >= host.alarm_batch
         return self._fired < len(due)
@@ -139,7 +151,7 @@ class Cycle:
                 events = txn.commit()
             except StorageError as exc:
                 self._txn = None
-                self._restart(exc)
+                self._restart(exc, "commit")
                 self._attempt(self._sweep)  # runs the turns again first
                 continue
             alarm_times = txn.alarm_times
@@ -167,16 +179,27 @@ class Cycle:
         turn = self._host.turn
         replies: list[dict[str, Any]] = []
         notices: list[Notice] = []
+        writers: list[int] = []
         unwritten = 0
-        for request in self.requests:
-            replies.append(turn(txn, request, self._now, notices))
+        refused = self._refused
+        for index, request in enumerate(self.requests):
+            if index in refused:
+                replies.append(refused[index])
+            else:
+                writes = txn.writes
+                self._running = index
+                replies.append(turn(txn, request, self._now, notices))
+                if txn.writes != writes:
+                    writers.append(index)
             if not txn.wrote:
                 unwritten += 1
+        self._running = None
         self._replies, self._notices, self._unwritten = replies, notices, unwritten
+        self._writers = writers
         self._turns_done = True
 
     def _sweep(self, txn: CycleTransaction) -> None:
-        if self._now >= self._host.next_sweep_ms:
+        if self._sweeping and self._now >= self._host.next_sweep_ms:
             txn.sweep_idempotency(self._now, _IDEM_SWEEP_BUDGET)
             self._host.next_sweep_ms = self._now + _IDEM_SWEEP_EVERY_MS
 
@@ -191,34 +214,75 @@ class Cycle:
                 phase(self._txn)
                 return
             except StorageError as exc:
-                self._restart(exc)
+                self._restart(exc, "sweep" if phase == self._sweep and self._running is None else "turns")
 
-    def _restart(self, exc: StorageError) -> None:
-        """Abandon the transaction, make room, and run the turns again on a fresh one."""
+    def _restart(self, exc: StorageError, phase: str = "turns") -> None:
+        """Abandon the transaction, make room (or do without what does not fit), and run the turns again."""
         host = self._host
+        blamed, self._running = self._running, None
         if self._txn is not None:
             self._txn.abort()
             self._txn = None
         host.residents.clear()  # in-memory forms may hold the abandoned turns' changes
-        self._attempts += 1
-        if self._attempts >= _ATTEMPTS:
-            self._fail(Unavailable("storage could not make room for this cycle"))
-            return
         try:
-            if isinstance(exc, MapFull):
-                host.store.grow_map()
-            elif isinstance(exc, HandlesFull):
-                host.store.ensure_capacity(self._headroom * 4)
-            else:
-                log.error("storage failed; the cycle was rolled back: %s", exc)
-                self._fail(Unavailable(f"storage failed: {exc}; nothing was written"))
+            self._make_room(exc)
+        except (Unavailable, DiskFull) as full:
+            if not self._do_without(phase, blamed, full):
+                self._fail(full if isinstance(full, Unavailable) else Unavailable(str(full)))
                 return
-        except Unavailable as full:
-            self._fail(full)
+        except StorageError as other:
+            log.error("storage failed; the cycle was rolled back: %s", other)
+            self._fail(Unavailable(f"storage failed: {other}; nothing was written"))
             return
+        self._more_due = self._more_due or self._fired > 0  # the alarms it fired fire again later
         self._due, self._fired = None, 0
         self._restarted = True
         self._begin()
+
+    def _make_room(self, exc: StorageError) -> None:
+        """Grow what ``exc`` says is full.
+
+        Raises ``Unavailable`` or ``DiskFull`` if it cannot, and ``exc`` itself if it is not about room.
+        """
+        self._attempts += 1
+        if self._attempts >= _ATTEMPTS:
+            raise Unavailable("storage could not make room for this cycle")
+        if isinstance(exc, MapFull):
+            self._host.store.grow_map()
+        elif isinstance(exc, HandlesFull):
+            self._host.store.ensure_capacity(self._headroom * 4)
+        else:
+            raise exc
+
+    def _do_without(self, phase: str, blamed: int | None, full: Exception) -> bool:
+        """Drop from the cycle what does not fit, so the rest can run; False if nothing is left to drop.
+
+        The turn whose write hit the full map (``blamed``) is answered
+        ``UNAVAILABLE``; alarms wait for a later cycle; a full map at commit
+        drops the idempotency sweep and the last write, a full disk every write.
+        """
+        self._attempts -= 1  # dropping something is progress, not another try at making room
+        if phase == "alarms" and self._alarms_on:
+            log.error("alarms wait for a later cycle: %s", full)
+            self._alarms_on = False
+            return True
+        if phase == "sweep" and self._sweeping:
+            self._sweeping = False
+            return True
+        writers = [index for index in self._writers if index not in self._refused]
+        if blamed is not None and blamed not in self._refused:
+            doomed = [blamed]
+        elif phase == "commit" and writers:
+            self._sweeping = False
+            doomed = writers if isinstance(full, DiskFull) else writers[-1:]
+        else:
+            return False
+        refusal = full if isinstance(full, Unavailable) else Unavailable(str(full))
+        for index in doomed:
+            reply = to_wire(self.requests[index].id, refusal)
+            self._refused[index] = reply
+            self._host.counters[f"errors.{reply['error']['code']}"] += 1
+        return True
 
     def _fail(self, exc: Exception) -> None:
         if self._txn is not None:

@@ -36,7 +36,10 @@ from schemas.wire import SUPPORTED_VERSIONS, ok_reply
 
 log = logging.getLogger(__name__)
 
-_NAME_CACHE_LIMIT = 100_000
+# The refs cache of targets named by class and name starts over past either limit: names are up
+# to 2 KiB, so a count alone would let a client that names many objects hold ~200 MB.
+_NAME_CACHE_LIMIT = 65_536
+_NAME_CACHE_BYTES = 16 << 20
 
 
 def wall_clock_ms() -> int:
@@ -96,6 +99,7 @@ class Runtime:
         self._refs: dict[tuple[str, str], ObjectRef] = {}
         # Plain objects' alarms that came due while the daemon was down (see hold_overdue_notices).
         self.hold: held_notices.Hold | None = None
+        self._refs_bytes = 0
 
     # targets ---------------------------------------------------------------
     def resolve(self, target: Any) -> ObjectRef:
@@ -122,9 +126,11 @@ class Runtime:
             return ObjectRef(class_name, self.ids.from_string(class_name, target["id"]))
         name = target["name"]
         ref = ObjectRef(class_name, self.ids.from_name(class_name, name), name)
-        if len(self._refs) >= _NAME_CACHE_LIMIT:
+        if len(self._refs) >= _NAME_CACHE_LIMIT or self._refs_bytes >= _NAME_CACHE_BYTES:
             self._refs.clear()
+            self._refs_bytes = 0
         self._refs[(class_name, name)] = ref
+        self._refs_bytes += len(name)
         return ref
 
     # cycles ----------------------------------------------------------------

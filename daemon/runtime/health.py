@@ -41,6 +41,8 @@ def health_report(
         "alarms_stored": storage.get("alarms_stored", 0),
         "map_used_bytes": storage["map_used"],
         "map_size_bytes": storage["map_size"],
+        "readers": storage["readers"],
+        "stale_readers_cleared": storage["stale_readers_cleared"],
         "requests": counters.get("requests", 0),
         "cycles": counters.get("cycles", 0),
     }

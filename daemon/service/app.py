@@ -1,6 +1,8 @@
 """Composing the daemon: storage, identity, runtime and sockets, in one exit stack.
 
-Start-up opens storage, then binds the sockets, then re-arms alarms, then
+Start-up opens storage (which checks the disk and the data file first), checks
+the deployment secret against the data, removes what killed backups left,
+applies class migrations, then binds the sockets, then re-arms alarms, then
 reports ready (to systemd too, through ``$NOTIFY_SOCKET``); shutdown runs in
 reverse: the server finishes its cycle and closes its sockets, then storage
 closes. SIGHUP re-reads the configuration and applies what can change live.
@@ -20,11 +22,12 @@ from pathlib import Path
 from daemon import __version__
 from daemon.config import Config
 from daemon.datadir import class_migrations
-from daemon.datadir.backup import backup
+from daemon.datadir.backup import backup, remove_stale_staging
 from daemon.datadir.progress import Progress
 from daemon.datadir.record_migration import check_versions, record_types
+from daemon.datadir.secret import BACKUPS_DIR, open_secret
 from daemon.gateway.child import GatewayChild
-from daemon.ids import IdFactory, load_or_create_secret
+from daemon.ids import IdFactory
 from daemon.runtime import RetryPolicy, Runtime, RuntimeOptions
 from daemon.runtime.classes import load_classes
 from daemon.server import AlarmScheduler, Server
@@ -86,16 +89,19 @@ def run(
         store = Store(config.data_dir, store_options(config))
         store.open()
         stack.callback(store.close)
+        secret = open_secret(store)
+        remove_stale_staging(config.data_dir / BACKUPS_DIR)
         notifier.status("applying class migrations")
         migrated = class_migrations.apply(
             store, config.class_migrations, lambda tag: backup_first(store, f"migration-{tag}")
         )
         check_versions(store, record_types(classes))
-        ids = IdFactory(load_or_create_secret(config.data_dir), migrated.namespaces)
+        ids = IdFactory(secret, migrated.namespaces)
         runtime = Runtime(store, ids, __version__, runtime_options(config), classes, counters=counters)
         runtime.retired = migrated.retired
         server = Server(config, runtime, counters)
         server.curve = curve
+        server.on_cycle = store.tick  # clears readers a dead process left, every few seconds
         notifier.status(f"binding {config.rpc} and {config.pub}")
         rpc, pub = server.bind()
         stack.callback(server.close)
@@ -140,7 +146,7 @@ def settle_collector() -> None:
 def backup_first(store: Store, why: str) -> Path:
     """Back the open store up under ``DATA_DIR/backups/`` before a destructive step; return where."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    dest = store.path / "backups" / f"before-{why}-{stamp}"
+    dest = store.path / BACKUPS_DIR / f"before-{why}-{stamp}"
     dest.parent.mkdir(mode=0o700, exist_ok=True)
     backup(store.path, dest, Progress(None), open_env=store.env)
     log.warning("backed the data up to %s before %s", dest, why)

@@ -8,7 +8,8 @@ a read transaction for queries between cycles.
 
 from __future__ import annotations
 
-from daemon.storage.environment import LOCK_FILE, Store, StoreOptions
+from daemon.storage.environment import Store, StoreOptions
+from daemon.storage.lock import LOCK_FILE
 from daemon.storage.snapshot import Snapshot
 from daemon.storage.transaction import CycleTransaction
 

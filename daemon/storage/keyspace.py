@@ -10,13 +10,21 @@ except among long keys that share their first ``SHORT_KEY_BYTES`` bytes; those
 sit next to each other in LMDB (a "bucket") and :func:`scan` sorts each bucket
 by the whole key before yielding it, so readers always see UTF-8 byte order.
 
-A record is one format byte, then (for a long key) the 2-byte length and bytes
-of the whole key, then the msgpack value exactly as the limits measured it.
+A record is one format byte, a CRC-32 (4 bytes, big-endian) of the whole key
+and the value, then (for a long key) the 2-byte length and bytes of the whole
+key, then the msgpack value exactly as the limits measured it. LMDB keeps no
+checksum of its own, so the CRC is what lets a read and ``lodestone verify``
+tell a record damaged on disk (a flipped byte that still decodes) from the
+value that was written: a read of a damaged record raises
+:class:`DamagedRecord` instead of returning it. Records written before the
+CRC (formats 1 and 2: no CRC field) are still read, unchecked. The CRC costs
+about 0.2 us on a put of a 1 KB value and 40 us per MB (docs/storage.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,14 +36,21 @@ SHORT_KEY_BYTES = 479
 _MARK = b"k"
 _SHORT_STORED = SHORT_KEY_BYTES + len(_MARK)
 _DIGEST_BYTES = 16
-_SHORT_RECORD = 1
+_SHORT_RECORD = 1  # no CRC: written before it, still read
 _LONG_RECORD = 2
+_SHORT_CHECKED = 3
+_LONG_CHECKED = 4
+_CRC_BYTES = 4
 # Greater than any digest: seeks past the end of a bucket.
 _PAST_BUCKET = b"\xff" * (_DIGEST_BYTES + 1)
 
 
 class RecordFormatError(LodestoneError):
     """A stored record has a format byte this code does not know."""
+
+
+class DamagedRecord(LodestoneError):
+    """A stored record's CRC does not match its key and value: it was damaged after it was written."""
 
 
 def storage_key(key: bytes) -> bytes:
@@ -46,21 +61,44 @@ def storage_key(key: bytes) -> bytes:
 
 
 def pack_record(key: bytes, packed_value: bytes) -> bytes:
-    """The stored record for ``key`` holding the msgpack bytes ``packed_value``."""
+    """The stored record for ``key`` holding the msgpack bytes ``packed_value``, with its CRC."""
+    crc = zlib.crc32(packed_value, zlib.crc32(key)).to_bytes(_CRC_BYTES, "big")
     if len(key) <= SHORT_KEY_BYTES:
-        return bytes((_SHORT_RECORD,)) + packed_value
-    return bytes((_LONG_RECORD,)) + len(key).to_bytes(2, "big") + key + packed_value
+        return b"\x03" + crc + packed_value
+    return b"\x04" + crc + len(key).to_bytes(2, "big") + key + packed_value
 
 
 def unpack_record(stored_key: bytes, record: bytes) -> tuple[bytes, bytes]:
-    """Return ``(key, packed_value)`` from a stored key and its record."""
+    """Return ``(key, packed_value)`` from a stored key and its record.
+
+    Raises ``DamagedRecord`` if the record's CRC does not match, and
+    ``RecordFormatError`` for a format this code does not know.
+    """
+    if not record:
+        raise DamagedRecord(f"the stored record under {stored_key[1:81]!r} is empty; restore the data from a backup")
     kind = record[0]
-    if kind == _SHORT_RECORD:
+    if kind == _SHORT_CHECKED:
+        key, packed = stored_key[len(_MARK) :], record[5:]
+    elif kind == _LONG_CHECKED:
+        size = int.from_bytes(record[5:7], "big")
+        key, packed = record[7 : 7 + size], record[7 + size :]
+    elif kind == _SHORT_RECORD:
         return stored_key[len(_MARK) :], record[1:]
-    if kind == _LONG_RECORD:
+    elif kind == _LONG_RECORD:
         size = int.from_bytes(record[1:3], "big")
         return record[3 : 3 + size], record[3 + size :]
-    raise RecordFormatError(
+    else:
+        raise _unknown_format(kind)
+    if zlib.crc32(packed, zlib.crc32(key)) != int.from_bytes(record[1:5], "big"):
+        raise DamagedRecord(
+            f"the stored record of key {key[:80]!r} is damaged (its checksum does not match what was written); "
+            "restore the data from a backup (lodestone verify lists every damaged record)"
+        )
+    return key, packed
+
+
+def _unknown_format(kind: int) -> RecordFormatError:
+    return RecordFormatError(
         f"record format {kind} is newer than this Lodestone understands; "
         "upgrade Lodestone to read this data directory"
     )

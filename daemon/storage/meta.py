@@ -1,11 +1,15 @@
 """``_meta``: the data directory's own records, each under a key named here and nowhere else.
 
 * ``format``: the storage format version (``{"v": n}``); newer data is refused.
+  Version 2 added a CRC to every object record (keyspace); opening version-1
+  data records version 2, since the records it writes from then on have one.
 * ``commit_base``: commit numbers are LMDB's id of a write transaction plus this
   base (8 bytes, signed), so numbering costs no write per commit. The base
   changes only when the ids restart: in a compacted copy (a backup).
 * ``record_versions``: per record type, the newest version any Lodestone wrote.
 * ``class_migrations``: the class migration tags applied, renames and retired names.
+* ``secret_fingerprint``: a digest of the deployment secret the data's ids were
+  made with (:func:`daemon.ids.secret_fingerprint`), to refuse another one.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ FORMAT = b"format"
 COMMIT_BASE = b"commit_base"
 RECORD_VERSIONS = b"record_versions"
 CLASS_MIGRATIONS = b"class_migrations"
-FORMAT_VERSION = 1
+SECRET_FINGERPRINT = b"secret_fingerprint"
+FORMAT_VERSION = 2
 
 
 def commit_base(txn: lmdb.Transaction, meta: lmdb._Database) -> int:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import lmdb
 
 from daemon.errors import HandlesFull, MapFull, StorageError
 from daemon.model import UNCHANGED, AlarmRecord, ChangeEvent, ChangeSet, Limits, ObjectRef
-from daemon.storage import alarms, idempotency, keyspace, meta, registry
+from daemon.storage import alarms, disk, idempotency, keyspace, meta, registry
 from daemon.storage.snapshot import Queries
 
 
@@ -42,6 +43,7 @@ class CycleTransaction(Queries):
         system: dict[bytes, Any],
         handles: dict[str, lmdb._Database],
         limits: Limits,
+        path: Path,
     ) -> None:
         super().__init__(txn, system)
         self._env = env
@@ -52,7 +54,11 @@ class CycleTransaction(Queries):
         # Whether anything was written yet: until then, what a turn read was committed.
         self.wrote = False
         self.limits = limits
+        # The data directory, whose disk a failed commit is checked against.
+        self._path = path
         self._opened: list[str] = []
+        # How many writes (change sets, alarms, idempotency records) this transaction took.
+        self.writes = 0
 
     # reads (the narrow reader a turn's storage view uses) ------------------
     def _db(self, ref: ObjectRef, create: bool) -> lmdb._Database | None:
@@ -133,6 +139,7 @@ class CycleTransaction(Queries):
         """Write a finished turn's change set (keys and alarm) into the cycle's transaction."""
         if changes.alarm is not UNCHANGED or changes.cleared or changes.entries:
             self.wrote = True
+            self.writes += 1
         try:
             at_ms = changes.alarm
             if at_ms is not UNCHANGED:
@@ -166,6 +173,7 @@ class CycleTransaction(Queries):
 
     def _write_alarm(self, ref: ObjectRef, record: AlarmRecord | None, old: AlarmRecord | None) -> None:
         self.wrote = True
+        self.writes += 1
         alarms.write(self.txn, self._system, bytes.fromhex(ref.id), record, old)
         if record is not None:
             self.alarm_times.append(record.at_ms)
@@ -173,6 +181,7 @@ class CycleTransaction(Queries):
     def remember(self, ref: ObjectRef, idem: str, result: Any, expires_ms: int) -> None:
         """Remember a write's ``result`` under ``idem`` on ``ref`` until ``expires_ms``, in this commit."""
         self.wrote = True
+        self.writes += 1
         try:
             idempotency.remember(self.txn, self._system, ref.id, idem, result, expires_ms)
         except lmdb.Error as exc:
@@ -187,13 +196,20 @@ class CycleTransaction(Queries):
 
     # end of cycle ----------------------------------------------------------
     def commit(self) -> list[ChangeEvent]:
-        """Commit and fsync every applied turn; return their change events in order."""
+        """Commit and fsync every applied turn; return their change events in order.
+
+        Raises ``MapFull`` if the map has no room left, ``DiskFull`` if the
+        disk has none (LMDB reports that as an I/O error), else ``StorageError``.
+        """
         number = meta.commit_number(self.txn, self._system[meta.META_DB])
         try:
             self.txn.commit()
         except lmdb.Error as exc:
             self._forget_opened()
-            raise storage_error(exc) from exc
+            error = storage_error(exc)
+            if type(error) is StorageError:
+                error = disk.commit_failure(self._path, exc)
+            raise error from exc
         except BaseException:
             self._forget_opened()
             raise

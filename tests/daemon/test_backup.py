@@ -14,6 +14,7 @@ from daemon.datadir.progress import Progress
 from daemon.datadir.verify import verify
 from daemon.errors import DataDirLocked
 from daemon.storage import LOCK_FILE
+from tests.conftest import write_secret
 from tests.daemon.test_verify import make_data_dir
 
 
@@ -63,7 +64,7 @@ def test_restore_replaces_only_with_force_and_only_when_unlocked(tmp_path: Path)
 
 def test_a_damaged_backup_is_not_restored(tmp_path: Path) -> None:
     backup(make_data_dir(tmp_path / "data", objects=1), tmp_path / "backup", Progress(None))
-    (tmp_path / "backup" / "secret").write_bytes(bytes(32))
+    write_secret(tmp_path / "backup", bytes(32))
     with pytest.raises(Refused, match="problems"):
         restore(tmp_path / "backup", tmp_path / "fresh", Progress(None))
     assert not (tmp_path / "fresh" / "lmdb").exists()

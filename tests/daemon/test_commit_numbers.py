@@ -10,7 +10,7 @@ from daemon.ids import IdFactory
 from daemon.model import Request
 from daemon.runtime import Runtime
 from daemon.storage import Store, StoreOptions
-from tests.conftest import SECRET, call, ok
+from tests.conftest import SECRET, call, ok, write_secret
 
 AGENT = {"class": "Agent", "name": "steve"}
 
@@ -56,7 +56,7 @@ def test_a_restored_backup_numbers_on_from_the_commit_it_copied(tmp_path: Path) 
     for value in range(5):
         last = put_commit(runtime, value)
     store.close()
-    (tmp_path / "data" / "secret").write_bytes(SECRET)
+    write_secret(tmp_path / "data")
     report = backup(tmp_path / "data", tmp_path / "backup", Progress(None))
     assert report.commit_seq == last
     restore(tmp_path / "backup", tmp_path / "restored", Progress(None))

@@ -15,14 +15,14 @@ from daemon.datadir.verify import NotADataDirectory, verify
 from daemon.ids import IdFactory
 from daemon.runtime import Runtime
 from daemon.storage import Store, StoreOptions
-from tests.conftest import SECRET, call, ok
+from tests.conftest import SECRET, call, ok, write_secret
 
 
 def make_data_dir(path: Path, objects: int = 5, keys: int = 20, secret: bytes = SECRET) -> Path:
     """A closed data directory holding ``objects`` Agents of ``keys`` keys each, one long key too."""
     store = Store(path, StoreOptions(map_size=1 << 24))
     store.open()
-    (path / "secret").write_bytes(secret)
+    write_secret(path, secret)
     runtime = Runtime(store, IdFactory(secret), "test")
     for i in range(objects):
         target = {"class": "Agent", "name": f"steve-{i}"}
@@ -80,7 +80,7 @@ def test_each_bad_record_is_reported_and_the_command_exits_65(
 
 def test_a_wrong_secret_shows_up_as_foreign_ids(tmp_path: Path) -> None:
     data = make_data_dir(tmp_path / "data", objects=2)
-    (data / "secret").write_bytes(bytes(32))
+    write_secret(data, bytes(32))
     report = verify(data, Progress(None))
     assert len(report.problems) == 3  # two named, one unique id
 
@@ -88,3 +88,29 @@ def test_a_wrong_secret_shows_up_as_foreign_ids(tmp_path: Path) -> None:
 def test_a_directory_without_data_is_named_as_such(tmp_path: Path) -> None:
     with pytest.raises(NotADataDirectory, match="holds no Lodestone data"):
         verify(tmp_path, Progress(None))
+
+
+def test_an_alarm_or_idempotency_record_whose_time_changed_is_reported(tmp_path: Path) -> None:
+    """Those records have no CRC: their indexes are what give a changed time away."""
+    from daemon.model import AlarmRecord
+    from daemon.storage import alarms
+
+    data = make_data_dir(tmp_path / "data", objects=1)
+    store = Store(data, StoreOptions(map_size=1 << 24))
+    store.open()
+    runtime = Runtime(store, IdFactory(SECRET), "test")
+    ok(call(runtime, "alarm.set", {"at_ms": 9_000_000_000_000}, {"class": "Agent", "name": "steve-0"}))
+    ok(call(runtime, "storage.put", {"key": "k", "value": 1}, {"class": "Agent", "name": "steve-0"}, idem="once"))
+    store.close()
+    assert verify(data, Progress(None)).ok
+    agent = bytes.fromhex(IdFactory(SECRET).from_name("Agent", "steve-0"))
+    with lmdb.open(str(data / "lmdb"), max_dbs=64) as env, env.begin(write=True) as txn:
+        txn.put(agent, alarms.encode(AlarmRecord("Agent", "steve-0", 9_000_000_000_001, 9_000_000_000_000)),
+                db=env.open_db(b"_alarms", txn=txn))
+        idem = env.open_db(b"_idem", txn=txn)
+        key = agent + b"once"
+        txn.put(key, msgpack.packb([1, {}]), db=idem)
+    problems = "\n".join(verify(data, Progress(None)).problems)
+    assert f"_alarms {agent.hex()}: not in the due index at its time 9000000000001" in problems
+    assert "_alarm_due" in problems and "no alarm of that object at that time" in problems
+    assert f"_idem {(agent + b'once').hex()}: not in the expiry index" in problems

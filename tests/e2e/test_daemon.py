@@ -19,7 +19,7 @@ import zmq
 from bridge import AsyncClient, Client, Conflict, Subscriber, Timeout
 from daemon.cli import main
 from schemas.wire import decode, encode, request
-from tests.conftest import REPO, SECRET, DaemonProcess
+from tests.conftest import REPO, DaemonProcess, write_secret
 
 
 def free_port() -> int:
@@ -143,7 +143,7 @@ def test_retried_request_with_the_same_idempotency_key_is_applied_once(daemon: D
 def test_a_lockstep_client_survives_a_daemon_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    (data_dir / "secret").write_bytes(SECRET)
+    write_secret(data_dir)
     port = free_port()
     proc = DaemonProcess(data_dir, rpc=f"tcp://127.0.0.1:{port}").start()
     client = Client(proc.rpc, timeout=0.5, retries=20)

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from bridge import Client
-from tests.conftest import REPO, SECRET, DaemonProcess
+from tests.conftest import REPO, DaemonProcess, write_secret
 
 OBJECTS = 10
 
@@ -105,7 +105,7 @@ def test_restore_over_a_running_daemons_data_dir_is_refused(daemon: DaemonProces
 def test_restore_into_a_directory_with_data_needs_force(tmp_path: Path) -> None:
     source = tmp_path / "source"
     source.mkdir()
-    (source / "secret").write_bytes(SECRET)
+    write_secret(source)
     proc = DaemonProcess(source).start()
     with Client(proc.rpc) as client:
         client.object("Agent", "a").put("k", 1)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bridge import Client, LodestoneError, Timeout
-from tests.conftest import SECRET, DaemonProcess
+from tests.conftest import DaemonProcess, write_secret
 
 Message = dict[str, str]
 
@@ -83,7 +83,7 @@ def listener() -> Iterator[NotifyListener]:
 def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
-    (path / "secret").write_bytes(SECRET)
+    write_secret(path)
     return path
 
 

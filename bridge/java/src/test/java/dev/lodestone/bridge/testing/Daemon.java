@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -103,7 +104,10 @@ public final class Daemon implements AutoCloseable {
             home = Files.createTempDirectory("lodestone-bridge-test");
             Files.createDirectories(home.resolve("data"));
             if (secret != null) {
-                Files.write(home.resolve("data").resolve("secret"), secret);
+                Path file = home.resolve("data").resolve("secret");
+                Files.write(file, secret);
+                // The daemon refuses a secret that others may read.
+                Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
