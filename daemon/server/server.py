@@ -27,11 +27,13 @@ import zmq
 from daemon.config import Config
 from daemon.errors import Unavailable, to_wire
 from daemon.model import Request
-from daemon.runtime import CycleResult, Runtime
+from daemon.runtime import Runtime
 from daemon.server.alarm_clock import AlarmScheduler
+from daemon.server.encoder import Encoder
 from daemon.server.envelope import parse
-from daemon.server.stream import change_body, change_topic, wanted
-from schemas.wire import ErrorCode, encode, error_reply
+from daemon.server.publisher import Publisher
+from daemon.server.subscriptions import Subscriptions
+from schemas.wire import encode
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,6 @@ _POLL_MS = 1000
 # Plain ints: pyzmq's flag enums cost microseconds per operation on the hot path.
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
-_SNDMORE_NOBLOCK = _SNDMORE | _NOBLOCK
 _RCVMORE = int(zmq.RCVMORE)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
@@ -67,7 +68,8 @@ class Server:
         self._context = context or zmq.Context.instance()
         self._router: zmq.Socket[bytes] | None = None
         self._pub: zmq.Socket[bytes] | None = None
-        self._subscriptions: set[bytes] = set()
+        self._encoder = Encoder(config.max_frame_bytes, counters)
+        self._publisher: Publisher | None = None
         self._stopping = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -93,7 +95,6 @@ class Server:
         router.setsockopt(zmq.SNDHWM, 100_000)
         pub = self._context.socket(zmq.XPUB)
         pub.setsockopt(zmq.LINGER, 1000)
-        pub.setsockopt(zmq.SNDHWM, 100_000)
         try:
             router.bind(self.config.rpc)
             pub.bind(self.config.pub)
@@ -102,6 +103,8 @@ class Server:
             pub.close(0)
             raise OSError(f"cannot bind {self.config.rpc} / {self.config.pub}: {exc}") from exc
         self._router, self._pub = router, pub
+        subscriptions = Subscriptions(self.config.max_subscriptions, self.counters)
+        self._publisher = Publisher(pub, subscriptions, self.config.pub_buffer_bytes, self.counters, self._encoder)
         return (
             router.getsockopt_string(zmq.LAST_ENDPOINT),
             pub.getsockopt_string(zmq.LAST_ENDPOINT),
@@ -152,8 +155,8 @@ class Server:
             ready = dict(poller.poll(self.poll_ms))
             if self._wake_r.fileno() in ready:
                 self._drain_wakeups()
-            if self._pub in ready:
-                self._track_subscriptions()
+            if self._pub in ready and self._publisher is not None:
+                self._publisher.track()
             if self._stopping:
                 break
             if self._reload_requested:
@@ -173,6 +176,7 @@ class Server:
             if sock is not None:
                 sock.close()
         self._router = self._pub = None
+        self._publisher = None
         if self._saved_handlers:
             signal.set_wakeup_fd(-1)
             for signum, handler in self._saved_handlers.items():
@@ -230,7 +234,8 @@ class Server:
         for index, reply in enumerate(result.replies):
             if index not in result.sent_early:
                 self._send_reply(envelopes[index], reply)
-        self._publish(result)
+        if self._publisher is not None:
+            self._publisher.publish(result)
         if self.scheduler is not None:
             self.scheduler.after_cycle(self.runtime, result.alarm_times, due, result.more_due)
 
@@ -239,7 +244,7 @@ class Server:
         send = self._router.send
         for frame in envelope:
             send(frame, _SNDMORE)
-        send(self._encode_reply(reply))
+        send(self._encoder.reply(reply))
 
     def _waiting(self) -> bool:
         """Whether requests have arrived since this cycle took its batch."""
@@ -263,57 +268,6 @@ class Server:
                 self.counters[f"errors.{parsed['error']['code']}"] += 1
                 self._router.send_multipart([*frames[:-1], encode(parsed)])
         return envelopes, requests
-
-    def _track_subscriptions(self) -> None:
-        """Read subscribe (1) and unsubscribe (0) messages from the XPUB socket.
-
-        XPUB passes a prefix's first subscription and its last unsubscription
-        only, so a set mirrors what the subscribers want.
-        """
-        assert self._pub is not None
-        while True:
-            try:
-                message = self._pub.recv(_NOBLOCK)
-            except zmq.Again:
-                return
-            if message[:1] == b"\x01":
-                self._subscriptions.add(message[1:])
-            elif message[:1] == b"\x00":
-                self._subscriptions.discard(message[1:])
-
-    def _publish(self, result: CycleResult) -> None:
-        """Send the cycle's change events and notices that some subscriber wants."""
-        subscriptions = self._subscriptions
-        if not subscriptions:
-            return
-        assert self._pub is not None
-        send = self._pub.send
-        sent = 0
-        for event in result.events:
-            topic = change_topic(event.ref.class_name, event.ref.id)
-            if wanted(topic, subscriptions):
-                send(topic, _SNDMORE_NOBLOCK)
-                send(change_body(event).data, _NOBLOCK)
-                sent += 1
-        for topic, body in result.notices:
-            if wanted(topic, subscriptions):
-                send(topic, _SNDMORE_NOBLOCK)
-                send(encode(body), _NOBLOCK)
-                sent += 1
-        self.counters["published"] += sent
-
-    def _encode_reply(self, reply: dict[str, Any]) -> bytes:
-        body = encode(reply)
-        if len(body) > self.config.max_frame_bytes:
-            body = encode(
-                error_reply(
-                    reply["id"],
-                    ErrorCode.TOO_LARGE,
-                    f"the reply would be {len(body)} bytes, over max_frame_bytes "
-                    f"({self.config.max_frame_bytes}); ask for less (list with limit and start_after)",
-                )
-            )
-        return body
 
     def _refuse_queued(self) -> None:
         assert self._router is not None
