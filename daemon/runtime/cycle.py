@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from daemon.errors import HandlesFull, MapFull, StorageError, Unavailable, to_wire
+from daemon.errors import HandlesFull, MapFull, StorageError, Unavailable, storage_failure, to_wire
 from daemon.model import ChangeEvent, Request
 from daemon.runtime.residents import Residents
 from daemon.storage import CycleTransaction, Store
@@ -211,7 +211,7 @@ class Cycle:
                 host.store.ensure_capacity(self._headroom * 4)
             else:
                 log.error("storage failed; the cycle was rolled back: %s", exc)
-                self._fail(Unavailable(f"storage failed: {exc}; nothing was written"))
+                self._fail(storage_failure(exc))
                 return
         except Unavailable as full:
             self._fail(full)

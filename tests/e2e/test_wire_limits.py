@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,10 +13,10 @@ import msgpack
 import pytest
 import zmq
 
-from bridge import Client, Subscriber, Timeout
+from bridge import AsyncClient, Client, Subscriber, Timeout, Unavailable
 from daemon.server.depth import MAX_DEPTH
 from schemas.wire import decode
-from tests.conftest import DaemonProcess, running_daemon
+from tests.conftest import SECRET, DaemonProcess, running_daemon
 
 CONFIG = '[classes]\nmodules = ["tests.support.unencodable_classes"]\n'
 AGENT = {"class": "Agent", "name": "steve"}
@@ -116,3 +119,85 @@ def test_a_notice_that_cannot_be_encoded_is_dropped_and_counted(daemon: DaemonPr
         counters = client.stats()["counters"]
         assert counters["pub_dropped.encode_failed"] >= 1
         assert client.ping()["protocol"] == [1]
+
+
+def test_integers_at_msgpack_s_edge_get_an_answer_not_internal(daemon: DaemonProcess) -> None:
+    chest = {"class": "Chest", "name": "c"}
+    with Client(daemon.rpc) as client:
+        client.object("Chest", "c").put_many({"a": 1, "b": 2})
+        for limit in (2**53 + 1, 2**63, 2**64 - 1):  # more than any object holds: no limit
+            assert client.call("storage.list", chest, {"limit": limit}) == {"entries": [["a", 1], ["b", 2]]}
+        reply = raw_call(daemon.rpc, msgpack.packb({"v": 1, "id": 1, "op": "storage.list", "target": chest,
+                                                    "args": {"limit": -(2**63)}}))
+        assert reply["error"]["code"] == "BAD_REQUEST"
+
+
+def test_agent_counters_stop_at_2_to_the_53(daemon: DaemonProcess) -> None:
+    spawned(daemon)
+
+    async def mine() -> list[Any]:
+        async with AsyncClient(daemon.rpc, timeout=60) as client:
+            return await asyncio.gather(*(client.call("Agent.blocks", AGENT, {"mined": 2**53}) for _ in range(2100)))
+
+    results = asyncio.run(mine())  # 2,048 of these pass 2^64 - 1, msgpack's largest integer
+    assert results[-1]["blocksMined"] == 2**53
+    with Client(daemon.rpc) as client:
+        assert client.agent("steve").state()["stats"]["blocksMined"] == 2**53
+
+
+def test_an_error_names_a_few_offenders_not_a_million(daemon: DaemonProcess) -> None:
+    unknown = {f"arg{i}": i for i in range(1_000_000)}
+    body = msgpack.packb({"v": 1, "id": 2, "op": "ping", "args": unknown})
+    started = time.perf_counter()
+    reply = raw_call(daemon.rpc, body)
+    elapsed = time.perf_counter() - started
+    message = reply["error"]["message"]
+    assert reply["error"]["code"] == "BAD_REQUEST" and "arg0, arg1, arg2, arg3, arg4 and 999995 more" in message
+    assert len(message) < 300 and elapsed < 1.0, (len(message), elapsed)
+    long_op = msgpack.packb({"v": 1, "id": 3, "op": "x" * 1_000_000})
+    reply = raw_call(daemon.rpc, long_op)
+    assert reply["error"]["code"] == "UNKNOWN_OP" and len(reply["error"]["message"]) <= 1024
+    target = {"class": "C", "name": list(range(100_000))}
+    huge_name = msgpack.packb({"v": 1, "id": 4, "op": "storage.get", "target": target, "args": {"key": "k"}})
+    reply = raw_call(daemon.rpc, huge_name)
+    assert reply["error"]["code"] == "BAD_REQUEST" and len(reply["error"]["message"]) < 200
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 6 MiB tmpfs (needs root, as CI has); skipped where it cannot be mounted."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount_point)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small disk here: {done.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_is_reported_as_one_with_what_to_do(small_disk: Path) -> None:
+    data_dir = small_disk / "data"
+    data_dir.mkdir()
+    (data_dir / "secret").write_bytes(SECRET)
+    daemon = DaemonProcess(data_dir, extra_args=["--config", "/dev/null"]).start()
+    try:
+        with Client(daemon.rpc, retries=0, timeout=20) as client:
+            chest = client.object("Chest", "full")
+            error = None
+            for n in range(20):  # 20 MiB into a 6 MiB disk
+                try:
+                    chest.put(f"k{n}", "x" * (1 << 20))
+                except Unavailable as exc:
+                    error = exc
+                    break
+            assert error is not None, "the disk never filled"
+            assert "disk" in str(error) and "full" in str(error) and "Input/output" not in str(error).split("(")[0]
+            assert client.ping()["protocol"] == [1]
+            assert chest.get("k0") == "x" * (1 << 20)
+    finally:
+        if daemon.process is not None:
+            daemon.process.kill()
+            daemon.process.wait(10)
