@@ -29,6 +29,7 @@ from daemon.errors import Unavailable, to_wire
 from daemon.model import Request
 from daemon.runtime import Runtime
 from daemon.server.alarm_clock import AlarmScheduler
+from daemon.server.connections import Connections
 from daemon.server.encoder import Encoder
 from daemon.server.envelope import parse
 from daemon.server.publisher import Publisher
@@ -70,6 +71,8 @@ class Server:
         self._pub: zmq.Socket[bytes] | None = None
         self._encoder = Encoder(config.max_frame_bytes, counters)
         self._publisher: Publisher | None = None
+        self._connections = Connections(config.max_connections, counters, self._context)
+        self._monitors: list[zmq.Socket[bytes]] = []
         self._stopping = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -103,6 +106,7 @@ class Server:
             pub.close(0)
             raise OSError(f"cannot bind {self.config.rpc} / {self.config.pub}: {exc}") from exc
         self._router, self._pub = router, pub
+        self._monitors = [self._connections.watch(router), self._connections.watch(pub)]
         subscriptions = Subscriptions(self.config.max_subscriptions, self.counters)
         self._publisher = Publisher(pub, subscriptions, self.config.pub_buffer_bytes, self.counters, self._encoder)
         return (
@@ -151,12 +155,17 @@ class Server:
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
         poller.register(self._pub, zmq.POLLIN)
+        for monitor in self._monitors:
+            poller.register(monitor, zmq.POLLIN)
         while not self._stopping:
             ready = dict(poller.poll(self.poll_ms))
             if self._wake_r.fileno() in ready:
                 self._drain_wakeups()
             if self._pub in ready and self._publisher is not None:
                 self._publisher.track()
+            for monitor in self._monitors:
+                if monitor in ready:
+                    self._connections.handle(monitor)
             if self._stopping:
                 break
             if self._reload_requested:
@@ -172,6 +181,8 @@ class Server:
 
     def close(self) -> None:
         """Close the sockets (pending PUB messages get a short linger)."""
+        self._connections.close()
+        self._monitors = []
         for sock in (self._router, self._pub):
             if sock is not None:
                 sock.close()

@@ -26,7 +26,7 @@ from daemon.datadir.record_migration import check_versions, record_types
 from daemon.ids import IdFactory, load_or_create_secret
 from daemon.runtime import RetryPolicy, Runtime, RuntimeOptions
 from daemon.runtime.classes import load_classes
-from daemon.server import AlarmScheduler, Server
+from daemon.server import AlarmScheduler, Server, ensure_open_files
 from daemon.service.notify import Notifier, Watchdog, watchdog_interval
 from daemon.service.reload import reload
 from daemon.storage import Store, StoreOptions
@@ -74,6 +74,7 @@ def run(
     where ``$NOTIFY_SOCKET`` and ``$WATCHDOG_USEC`` are looked up.
     """
     environ = os.environ if environ is None else environ
+    ensure_open_files(config.max_connections)
     classes = load_classes(config.class_modules, config.class_options)
     notifier = Notifier.from_environ(environ)
     with ExitStack() as stack:
