@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run check setup setup-dev lint typecheck test bench clean
+.PHONY: run check setup setup-dev lint typecheck test fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: setup-dev
 	$(BIN)/pytest
 
 check: lint typecheck test java-check
+
+# The wire fuzzer (tests/adversarial/) with many more examples than `make test` runs, drawn afresh each time.
+FUZZ_EXAMPLES ?= 5000
+fuzz: setup-dev
+	LODESTONE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/adversarial -p no:cacheprovider --timeout=3600
 
 java-check: setup-dev
 	cd bridge/java && mvn -q -B verify -Dlodestone.python=$(abspath $(BIN)/python)

@@ -67,6 +67,10 @@ class Config:
     curve: bool = False
     curve_client_keys: tuple[str, ...] = ()
     insecure_remote: bool = False
+    # The wire's hardening limits (docs/protocol.md, "Limits").
+    max_connections: int = 512
+    max_subscriptions: int = 10_000
+    pub_buffer_bytes: int = 64 * 1024 * 1024
 
 
 # What a reload (SIGHUP) applies to the running daemon; other keys wait for a restart.

@@ -8,11 +8,40 @@ where they are caught, with ``raise ... from exc``.
 from __future__ import annotations
 
 import logging
+import reprlib
+from collections.abc import Iterable
 from typing import Any
 
 from schemas.wire import ErrorCode, error_reply
 
 log = logging.getLogger(__name__)
+
+# An error message quotes what the client sent, never all of it: a request may hold a million
+# keys or a 16 MiB string, and its error reply must stay small and cheap to build.
+MAX_MESSAGE_CHARS = 1024
+MOST_NAMED = 5
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlong = 40
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = MOST_NAMED
+_SHORT.maxlevel = 2
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` cut short (strings, numbers, the first few items, two levels); costs the same however big."""
+    return _SHORT.repr(value)
+
+
+def some(names: Iterable[object], most: int = MOST_NAMED) -> str:
+    """The first ``most`` of ``names`` (each cut short), then "and N more": what an error message lists."""
+    shown_names: list[str] = []
+    more = 0
+    for name in names:
+        if len(shown_names) < most:
+            shown_names.append(name[:60] if isinstance(name, str) else shown(name))
+        else:
+            more += 1
+    return ", ".join(shown_names) + (f" and {more} more" if more else "")
 
 
 class LodestoneError(Exception):
@@ -119,6 +148,21 @@ class NoSpaceToStart(OSError):
     """The disk holding the data directory has too little free space to open the data; start is refused."""
 
 
+# How the OS says a write did not reach the disk; LMDB reports a short write (a full disk) as EIO.
+_WRITE_FAILURES = ("No space left on device", "Input/output error", "Disk quota exceeded", "File too large")
+
+
+def storage_failure(exc: StorageError) -> Unavailable:
+    """The ``UNAVAILABLE`` error a cycle's requests get when storage failed with ``exc``: what happened, what to do."""
+    text = str(exc)
+    if any(failure in text for failure in _WRITE_FAILURES):
+        return Unavailable(
+            f"the write did not reach the disk ({text[:200]}): the disk holding the data directory is "
+            "probably full (or failing); nothing was written. Free space there (df -h), then retry"
+        )
+    return Unavailable(f"storage failed: {text[:200]}; nothing was written")
+
+
 def to_wire(request_id: int | str | None, exc: BaseException) -> dict[str, Any]:
     """Map any exception raised while serving a request to an error reply.
 
@@ -126,7 +170,10 @@ def to_wire(request_id: int | str | None, exc: BaseException) -> dict[str, Any]:
     logged with its traceback and reported as ``INTERNAL`` without internals.
     """
     if isinstance(exc, LodestoneError):
-        return error_reply(request_id, exc.code.value, str(exc), exc.retryable)
+        message = str(exc)
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[:MAX_MESSAGE_CHARS - 20] + f"... ({len(message)} characters)"
+        return error_reply(request_id, exc.code.value, message, exc.retryable)
     log.error("internal error serving request %r", request_id, exc_info=exc)
     return error_reply(
         request_id,

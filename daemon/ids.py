@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from daemon.errors import BadRequest, ConfigError, DataDamaged, InvalidId, TooLarge
+from daemon.errors import BadRequest, ConfigError, DataDamaged, InvalidId, TooLarge, shown
 
 SECRET_FILE = "secret"
 _SECRET_BYTES = 32
@@ -36,7 +36,7 @@ def check_class_name(class_name: object) -> str:
     """
     if not isinstance(class_name, str) or not _CLASS_NAME.fullmatch(class_name):
         raise BadRequest(
-            f"class {class_name!r} is not a valid class name: use 1-64 characters, "
+            f"class {shown(class_name)} is not a valid class name: use 1-64 characters, "
             "a letter first, then letters, digits, '_' or '-'"
         )
     return class_name
@@ -135,7 +135,7 @@ class IdFactory:
     def from_name(self, class_name: str, name: object) -> str:
         """The id of ``name`` in ``class_name``: the same every time, in this deployment."""
         if not isinstance(name, str) or not name:
-            raise BadRequest(f"object name must be a non-empty string, got {name!r}")
+            raise BadRequest(f"object name must be a non-empty string, got {shown(name)}")
         encoded = name.encode("utf-8", "surrogatepass")
         if len(encoded) > MAX_NAME_BYTES:
             raise TooLongName(name, len(encoded))
@@ -154,7 +154,7 @@ class IdFactory:
         """
         if not isinstance(text, str) or not _HEX64.fullmatch(text):
             raise InvalidId(
-                f"{text!r} is not an object id: an id is 64 lowercase hex characters"
+                f"{shown(text)} is not an object id: an id is 64 lowercase hex characters"
             )
         key = self._class_key(class_name)
         raw = bytes.fromhex(text)

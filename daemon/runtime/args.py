@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from daemon.errors import BadRequest, ConfigError
+from daemon.errors import BadRequest, ConfigError, shown, some
 
 _MISSING: Any = object()
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -36,11 +36,11 @@ def _is_int(value: Any) -> bool:
 def check_name(value: Any, what: str, max_bytes: int = MAX_NAME_BYTES) -> str:
     """``value`` if it is a non-empty string of at most ``max_bytes`` without control characters."""
     if not isinstance(value, str) or not value:
-        raise BadRequest(f"{what} must be a non-empty string, got {value!r:.60}")
+        raise BadRequest(f"{what} must be a non-empty string, got {shown(value)}")
     if len(value.encode()) > max_bytes:
         raise BadRequest(f"{what} is over {max_bytes} UTF-8 bytes")
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
-        raise BadRequest(f"{what} must not contain control characters, got {value!r:.60}")
+        raise BadRequest(f"{what} must not contain control characters, got {shown(value)}")
     return value
 
 
@@ -49,9 +49,9 @@ class Args:
 
     def __init__(self, op: str, args: Mapping[str, Any], *allowed: str) -> None:
         if any(key not in allowed for key in args):
-            unknown = sorted(set(args) - set(allowed))
+            unknown = (key for key in args if key not in allowed)
             takes = ", ".join(allowed) or "no arguments"
-            raise BadRequest(f"{op} does not take {', '.join(map(str, unknown))}; it takes {takes}")
+            raise BadRequest(f"{op} does not take {some(unknown)}; it takes {takes}")
         self.op = op
         self._args = args
 
@@ -82,21 +82,21 @@ class Args:
         """Any string of at most ``max_chars`` characters."""
         value = self._raw(name, default)
         if not isinstance(value, str) or len(value) > max_chars:
-            raise self.fail(f"{name} must be a string of at most {max_chars} characters, got {value!r:.60}")
+            raise self.fail(f"{name} must be a string of at most {max_chars} characters, got {shown(value)}")
         return value
 
     def token(self, name: str, default: Any = _MISSING) -> str:
         """1-64 letters, digits, ``_`` or ``-`` (it goes into topics and keys)."""
         value = self._raw(name, default)
         if not isinstance(value, str) or not _TOKEN.fullmatch(value):
-            raise self.fail(f"{name} must be 1-64 letters, digits, _ or -, got {value!r:.60}")
+            raise self.fail(f"{name} must be 1-64 letters, digits, _ or -, got {shown(value)}")
         return value
 
     def choice(self, name: str, choices: Iterable[str], default: Any = _MISSING) -> str:
         options = tuple(choices)
         value = self._raw(name, default)
         if value not in options:
-            raise self.fail(f"{name} must be one of {', '.join(options)}, got {value!r:.60}")
+            raise self.fail(f"{name} must be one of {', '.join(options)}, got {shown(value)}")
         return str(value)
 
     def number(self, name: str, default: Any = _MISSING, *, positive: bool = False) -> float:
@@ -104,13 +104,13 @@ class Args:
         value = self._raw(name, default)
         if not _is_number(value) or (positive and value <= 0):
             kind = "a positive number" if positive else "a finite number"
-            raise self.fail(f"{name} must be {kind}, got {value!r:.60}")
+            raise self.fail(f"{name} must be {kind}, got {shown(value)}")
         return value  # type: ignore[no-any-return]
 
     def integer(self, name: str, default: Any = _MISSING, *, minimum: int = 0, maximum: int = 2**53) -> int:
         value = self._raw(name, default)
         if not _is_int(value) or not minimum <= value <= maximum:
-            raise self.fail(f"{name} must be an integer from {minimum} to {maximum}, got {value!r:.60}")
+            raise self.fail(f"{name} must be an integer from {minimum} to {maximum}, got {shown(value)}")
         return value  # type: ignore[no-any-return]
 
     def limit(self, default: int, maximum: int) -> int:
@@ -120,7 +120,7 @@ class Args:
         """A map ``{x, y, z}`` of finite numbers."""
         value = self._raw(name, default)
         if not isinstance(value, dict) or set(value) != {"x", "y", "z"} or not all(map(_is_number, value.values())):
-            raise self.fail(f"{name} must be a map {{x, y, z}} of finite numbers, got {value!r:.80}")
+            raise self.fail(f"{name} must be a map {{x, y, z}} of finite numbers, got {shown(value)}")
         return {"x": value["x"], "y": value["y"], "z": value["z"]}
 
     def point(self) -> dict[str, float]:
@@ -141,11 +141,11 @@ class Args:
         merged: dict[str, int] = {}
         for index, item in enumerate(value):
             if not isinstance(item, dict) or set(item) != {"type", "count"}:
-                raise self.fail(f"{name}[{index}] must be a map {{type, count}}, got {item!r:.80}")
+                raise self.fail(f"{name}[{index}] must be a map {{type, count}}, got {shown(item)}")
             check_name(item["type"], f"{self.op}: {name}[{index}].type", 128)
             count = item["count"]
             if not _is_int(count) or not 0 < count <= 2**31:
-                raise self.fail(f"{name}[{index}].count must be a positive integer, got {count!r:.40}")
+                raise self.fail(f"{name}[{index}].count must be a positive integer, got {shown(count)}")
             merged[item["type"]] = merged.get(item["type"], 0) + count
         return [{"type": kind, "count": count} for kind, count in merged.items()]
 

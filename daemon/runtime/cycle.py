@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from daemon.errors import DiskFull, HandlesFull, MapFull, StorageError, Unavailable, to_wire
+from daemon.errors import DiskFull, HandlesFull, MapFull, StorageError, Unavailable, storage_failure, to_wire
 from daemon.model import ChangeEvent, Request
 from daemon.runtime.residents import Residents
 from daemon.storage import CycleTransaction, Store
@@ -232,7 +232,7 @@ class Cycle:
                 return
         except StorageError as other:
             log.error("storage failed; the cycle was rolled back: %s", other)
-            self._fail(Unavailable(f"storage failed: {other}; nothing was written"))
+            self._fail(storage_failure(other))
             return
         self._more_due = self._more_due or self._fired > 0  # the alarms it fired fire again later
         self._due, self._fired = None, 0

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.errors import BadRequest, Forbidden, NotFound, StorageError, UnknownOp, to_wire
+from daemon.errors import BadRequest, Forbidden, NotFound, StorageError, UnknownOp, shown, to_wire
 from daemon.ids import IdFactory, check_class_name
 from daemon.model import ObjectRef, Request
 from daemon.runtime import alarms, held_notices
@@ -206,7 +206,7 @@ class Runtime:
         if cls is None or method not in cls.ops:
             class_ops = (f"{name}.{m}" for name, c in self.classes.items() for m in c.ops)
             known = sorted([*GLOBAL_OPS, *OBJECT_OPS, *class_ops])
-            raise UnknownOp(f"unknown op {op!r}; known ops are {', '.join(known)}")
+            raise UnknownOp(f"unknown op {shown(op)}; known ops are {', '.join(known)}")
         return class_name, method, cls.ops[method][1]
 
     def session(self, txn: CycleTransaction, now: int) -> Session:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import msgpack
 
-from daemon.errors import BadData, BadRequest, Conflict, TooLarge
+from daemon.errors import BadData, BadRequest, Conflict, TooLarge, shown
 from daemon.model import AlarmRecord, Change, ChangeSet, Limits, ObjectRef, _Unchanged, check_alarm_time
 from schemas.records import RecordError, RecordType
 
@@ -33,6 +33,10 @@ class Reader(Protocol):
     ) -> Iterator[tuple[bytes, bytes]]: ...
 
     def alarm_of(self, ref: ObjectRef) -> AlarmRecord | None: ...
+
+
+# A list limit above this is taken as no limit (docs/protocol.md).
+UNLIMITED = 2**53
 
 
 def _successor(prefix: bytes) -> bytes | None:
@@ -71,7 +75,7 @@ class ObjectStorage:
     # validation ------------------------------------------------------------
     def _key(self, key: object) -> bytes:
         if not isinstance(key, str):
-            raise BadRequest(f"a key must be a string, got {type(key).__name__} {key!r:.60}")
+            raise BadRequest(f"a key must be a string, got {type(key).__name__} {shown(key)}")
         encoded = key.encode("utf-8", "strict")
         if len(encoded) > self._limits.max_key_bytes:
             raise TooLarge(
@@ -166,9 +170,11 @@ class ObjectStorage:
         if start is not None and start_after is not None:
             raise BadRequest("list takes start or start_after, not both")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
-            raise BadRequest(f"limit must be a positive integer, got {limit!r}")
+            raise BadRequest(f"limit must be a positive integer, got {shown(limit)}")
+        if limit is not None and limit > UNLIMITED:
+            limit = None  # no object holds that many keys: the same as no limit, and no C integer overflows
         if not isinstance(reverse, bool):
-            raise BadRequest(f"reverse must be true or false, got {reverse!r}")
+            raise BadRequest(f"reverse must be true or false, got {shown(reverse)}")
         low = self._key(start if start is not None else start_after) if (
             start is not None or start_after is not None
         ) else None
@@ -347,5 +353,5 @@ def _parse_op(index: int, op: object) -> tuple[str, str, Any]:
     if not isinstance(op, dict) or op.get("op") not in ("put", "delete") or "key" not in op:
         raise BadRequest(f"op {index} must be {{op: put, key, value}} or {{op: delete, key}}")
     if op["op"] == "put" and "value" not in op:
-        raise BadRequest(f"op {index} puts key {op['key']!r} without a value")
+        raise BadRequest(f"op {index} puts key {shown(op['key'])} without a value")
     return op["op"], op["key"], op.get("value")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeGuard
 
 from daemon.model import Request
+from daemon.server.depth import frame_too_deep, refusal_text
 from schemas.wire import SUPPORTED_VERSIONS, ErrorCode, decode, error_reply
 
 MAX_REQUEST_ID_CHARS = 256
@@ -30,6 +31,9 @@ def parse(body: bytes, max_frame_bytes: int) -> Request | dict[str, Any]:
     except Exception as exc:  # msgpack raises several unrelated types on bad bytes
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return error_reply(None, ErrorCode.BAD_REQUEST, f"request is not valid msgpack ({detail})")
+    if frame_too_deep(body, message):
+        request_id = message.get("id") if type(message) is dict else None
+        return error_reply(request_id if _good_id(request_id) else None, ErrorCode.BAD_REQUEST, refusal_text())
     # The common case, checked in one pass; anything it does not accept is sorted out by _refusal.
     if type(message) is dict:
         request_id, op, args, idem = message.get("id"), message.get("op"), message.get("args", {}), message.get("idem")

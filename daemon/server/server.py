@@ -27,12 +27,15 @@ import zmq
 from daemon.config import Config
 from daemon.errors import Unavailable, to_wire
 from daemon.model import Request
-from daemon.runtime import CycleResult, Runtime
+from daemon.runtime import Runtime
 from daemon.server.alarm_clock import AlarmScheduler
+from daemon.server.connections import Connections
 from daemon.server.curve import CurveGuard
+from daemon.server.encoder import Encoder
 from daemon.server.envelope import parse
-from daemon.server.stream import change_body, change_topic, wanted
-from schemas.wire import ErrorCode, encode, error_reply
+from daemon.server.publisher import Publisher
+from daemon.server.subscriptions import Subscriptions
+from schemas.wire import encode
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,6 @@ _POLL_MS = 1000
 # Plain ints: pyzmq's flag enums cost microseconds per operation on the hot path.
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
-_SNDMORE_NOBLOCK = _SNDMORE | _NOBLOCK
 _RCVMORE = int(zmq.RCVMORE)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
@@ -68,7 +70,10 @@ class Server:
         self._context = context or zmq.Context.instance()
         self._router: zmq.Socket[bytes] | None = None
         self._pub: zmq.Socket[bytes] | None = None
-        self._subscriptions: set[bytes] = set()
+        self._encoder = Encoder(config.max_frame_bytes, counters)
+        self._publisher: Publisher | None = None
+        self._connections = Connections(config.max_connections, counters, self._context)
+        self._monitors: list[zmq.Socket[bytes]] = []
         self._stopping = False
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -96,7 +101,6 @@ class Server:
         router.setsockopt(zmq.SNDHWM, 100_000)
         pub = self._context.socket(zmq.XPUB)
         pub.setsockopt(zmq.LINGER, 1000)
-        pub.setsockopt(zmq.SNDHWM, 100_000)
         try:
             if self.curve is not None:
                 self.curve.start(self._context)
@@ -111,6 +115,9 @@ class Server:
                 self.curve.stop()
             raise OSError(f"cannot bind {self.config.rpc} / {self.config.pub}: {exc}") from exc
         self._router, self._pub = router, pub
+        self._monitors = [self._connections.watch(router), self._connections.watch(pub)]
+        subscriptions = Subscriptions(self.config.max_subscriptions, self.counters)
+        self._publisher = Publisher(pub, subscriptions, self.config.pub_buffer_bytes, self.counters, self._encoder)
         return (
             router.getsockopt_string(zmq.LAST_ENDPOINT),
             pub.getsockopt_string(zmq.LAST_ENDPOINT),
@@ -157,12 +164,20 @@ class Server:
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._wake_r.fileno(), zmq.POLLIN)
         poller.register(self._pub, zmq.POLLIN)
+        for monitor in self._monitors:
+            poller.register(monitor, zmq.POLLIN)
         while not self._stopping:
             ready = dict(poller.poll(self.poll_ms))
             if self._wake_r.fileno() in ready:
                 self._drain_wakeups()
-            if self._pub in ready:
-                self._track_subscriptions()
+            if self._pub in ready and self._publisher is not None:
+                for prefix in self._publisher.track():
+                    # Notices of alarms held since start-up wait for a subscriber such as this one.
+                    if self.runtime.release_held(prefix) and self.scheduler is not None:
+                        self.scheduler.request_due()
+            for monitor in self._monitors:
+                if monitor in ready:
+                    self._connections.handle(monitor)
             if self._stopping:
                 break
             if self._reload_requested:
@@ -178,12 +193,15 @@ class Server:
 
     def close(self) -> None:
         """Close the sockets (pending PUB messages get a short linger)."""
+        self._connections.close()
+        self._monitors = []
         for sock in (self._router, self._pub):
             if sock is not None:
                 sock.close()
         self._router = self._pub = None
         if self.curve is not None:
             self.curve.stop()
+        self._publisher = None
         if self._saved_handlers:
             signal.set_wakeup_fd(-1)
             for signum, handler in self._saved_handlers.items():
@@ -241,7 +259,8 @@ class Server:
         for index, reply in enumerate(result.replies):
             if index not in result.sent_early:
                 self._send_reply(envelopes[index], reply)
-        self._publish(result)
+        if self._publisher is not None:
+            self._publisher.publish(result)
         if self.scheduler is not None:
             self.scheduler.after_cycle(self.runtime, result.alarm_times, due, result.more_due)
 
@@ -250,7 +269,7 @@ class Server:
         send = self._router.send
         for frame in envelope:
             send(frame, _SNDMORE)
-        send(self._encode_reply(reply))
+        send(self._encoder.reply(reply))
 
     def _waiting(self) -> bool:
         """Whether requests have arrived since this cycle took its batch."""
@@ -274,60 +293,6 @@ class Server:
                 self.counters[f"errors.{parsed['error']['code']}"] += 1
                 self._router.send_multipart([*frames[:-1], encode(parsed)])
         return envelopes, requests
-
-    def _track_subscriptions(self) -> None:
-        """Read subscribe (1) and unsubscribe (0) messages from the XPUB socket.
-
-        XPUB passes a prefix's first subscription and its last unsubscription
-        only, so a set mirrors what the subscribers want.
-        """
-        assert self._pub is not None
-        while True:
-            try:
-                message = self._pub.recv(_NOBLOCK)
-            except zmq.Again:
-                return
-            if message[:1] == b"\x01":
-                self._subscriptions.add(message[1:])
-                # Notices of alarms held since start-up wait for a subscriber such as this one.
-                if self.runtime.release_held(message[1:]) and self.scheduler is not None:
-                    self.scheduler.request_due()
-            elif message[:1] == b"\x00":
-                self._subscriptions.discard(message[1:])
-
-    def _publish(self, result: CycleResult) -> None:
-        """Send the cycle's change events and notices that some subscriber wants."""
-        subscriptions = self._subscriptions
-        if not subscriptions:
-            return
-        assert self._pub is not None
-        send = self._pub.send
-        sent = 0
-        for event in result.events:
-            topic = change_topic(event.ref.class_name, event.ref.id)
-            if wanted(topic, subscriptions):
-                send(topic, _SNDMORE_NOBLOCK)
-                send(change_body(event).data, _NOBLOCK)
-                sent += 1
-        for topic, body in result.notices:
-            if wanted(topic, subscriptions):
-                send(topic, _SNDMORE_NOBLOCK)
-                send(encode(body), _NOBLOCK)
-                sent += 1
-        self.counters["published"] += sent
-
-    def _encode_reply(self, reply: dict[str, Any]) -> bytes:
-        body = encode(reply)
-        if len(body) > self.config.max_frame_bytes:
-            body = encode(
-                error_reply(
-                    reply["id"],
-                    ErrorCode.TOO_LARGE,
-                    f"the reply would be {len(body)} bytes, over max_frame_bytes "
-                    f"({self.config.max_frame_bytes}); ask for less (list with limit and start_after)",
-                )
-            )
-        return body
 
     def _refuse_queued(self) -> None:
         assert self._router is not None

@@ -40,7 +40,3 @@ def change_body(event: ChangeEvent) -> Encoded:
         "changes": changes,
     })
 
-
-def wanted(topic: bytes, subscriptions: set[bytes]) -> bool:
-    """Whether any subscriber's prefix matches ``topic``."""
-    return any(topic.startswith(prefix) for prefix in subscriptions)

@@ -30,7 +30,7 @@ from daemon.gateway.child import GatewayChild
 from daemon.ids import IdFactory
 from daemon.runtime import RetryPolicy, Runtime, RuntimeOptions
 from daemon.runtime.classes import load_classes
-from daemon.server import AlarmScheduler, Server
+from daemon.server import AlarmScheduler, Server, ensure_open_files
 from daemon.service.notify import Notifier, Watchdog, watchdog_interval
 from daemon.service.reload import reload
 from daemon.service.security import curve_guard
@@ -81,6 +81,7 @@ def run(
     environ = os.environ if environ is None else environ
     counters: Counter[str] = Counter()
     curve = curve_guard(config, counters)  # refuses an unguarded non-loopback bind before anything opens
+    ensure_open_files(config.max_connections)
     classes = load_classes(config.class_modules, config.class_options)
     notifier = Notifier.from_environ(environ)
     with ExitStack() as stack:

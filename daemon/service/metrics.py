@@ -11,7 +11,8 @@ Names:
 
 * ``lodestone_<counter>_total`` for every runtime counter (``requests``,
   ``cycles``, ``published``, ``alarms.fired`` as ``alarms_fired``, ...), and
-  ``lodestone_errors_total{code}`` for error replies by code;
+  ``lodestone_errors_total{code}`` for error replies by code, ``lodestone_pub_dropped_total{reason}``
+  for change-stream drops by reason;
 * ``lodestone_cycle_requests`` (requests per cycle: the group-commit batch)
   and ``lodestone_cycle_seconds`` (a cycle's turns, commit and fsync);
 * gauges from storage: ``lodestone_objects_stored``, ``lodestone_objects_resident``
@@ -45,6 +46,11 @@ _REFRESH_S = 1.0
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, float("inf"))
 _SECONDS_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, float("inf"))
 _NOT_NAME = re.compile(r"[^a-zA-Z0-9_]")
+# Counters named "<prefix>.<label>" that form one family with a label.
+_LABELLED = {
+    "errors.": ("lodestone_errors", "Error replies, by code.", "code"),
+    "pub_dropped.": ("lodestone_pub_dropped", "Change-stream messages dropped, by reason.", "reason"),
+}
 _GAUGES = {
     "objects_stored": ("lodestone_objects_stored", "Objects with stored data."),
     "object_handles": ("lodestone_objects_resident", "Object sub-databases with an open handle."),
@@ -130,14 +136,16 @@ class _SnapshotCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self._metrics.snapshot
-        errors = CounterMetricFamily("lodestone_errors", "Error replies, by code.", labels=["code"])
+        families = {prefix: CounterMetricFamily(name, text, labels=[label])
+                    for prefix, (name, text, label) in _LABELLED.items()}
         for name, value in sorted(snapshot.counters.items()):
-            if name.startswith("errors."):
-                errors.add_metric([name.removeprefix("errors.")], value)
+            prefix, dot, label = name.partition(".")
+            if dot and f"{prefix}." in families:
+                families[f"{prefix}."].add_metric([label], value)
             else:
                 metric = "lodestone_" + _NOT_NAME.sub("_", name)
                 yield CounterMetricFamily(metric, f"Runtime counter {name}.", value=value)
-        yield errors
+        yield from families.values()
         for key, (metric, text) in _GAUGES.items():
             if key in snapshot.storage:
                 yield GaugeMetricFamily(metric, text, value=snapshot.storage[key])

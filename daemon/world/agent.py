@@ -42,6 +42,7 @@ from schemas.records import RecordType
 from schemas.world import AGENT_DEATH, AGENT_EVENT, AGENT_TASK
 
 DEATHS_KEPT = 100
+MAX_COUNTER = 2**53
 FINISHED = ("completed", "failed")
 
 
@@ -196,8 +197,11 @@ class Agent(ObjectClass):
         if mined + placed == 0:
             raise a.fail("give mined or placed, a positive count")
         state = self._load(turn)
-        state["stats"]["blocksMined"] += mined
-        state["stats"]["blocksPlaced"] += placed
+        stats = state["stats"]
+        # Counters stop at 2^53, the largest integer every client's numbers hold exactly
+        # (msgpack's own ceiling, 2^64 - 1, is 2,048 calls of the largest count away).
+        stats["blocksMined"] = min(stats["blocksMined"] + mined, MAX_COUNTER)
+        stats["blocksPlaced"] = min(stats["blocksPlaced"] + placed, MAX_COUNTER)
         self._save(turn, state, "blocks", {"mined": mined, "placed": placed})
         return state["stats"]  # type: ignore[no-any-return]
 
