@@ -22,6 +22,7 @@ from daemon.backup import backup
 from daemon.classes import load_classes
 from daemon.config import Config, reloaded
 from daemon.errors import ConfigError
+from daemon.gateway.child import GatewayChild
 from daemon.ids import IdFactory, load_or_create_secret
 from daemon.notify import Notifier, Watchdog, watchdog_interval
 from daemon.progress import Progress
@@ -104,6 +105,11 @@ def run(
         endpoints = f"rpc={rpc} pub={pub}"
         if config.metrics is not None:
             endpoints += f" metrics={serve_metrics(stack, server, config.metrics)}"
+        if config.gateway is not None and config.gateway.listen is not None:
+            notifier.status("starting the gateway")
+            gateway = GatewayChild(config.gateway, config.log_level)
+            stack.callback(gateway.stop)
+            endpoints += f" gateway={gateway.start(rpc, pub)}"
         print(f"lodestone {__version__} serving data={config.data_dir.resolve()} {endpoints}", flush=True)
         log.info("ready: %s", endpoints)
         serving = f"serving {endpoints}"

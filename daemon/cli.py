@@ -21,6 +21,7 @@ from typing import Any
 from daemon import __version__
 from daemon.config import DEFAULT_DATA_DIR, DEFAULT_PUB, DEFAULT_RPC, load_config
 from daemon.errors import ConfigError, DataDirLocked, DataTooNew
+from daemon.gateway.command import add_parser as add_gateway_parser
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--rpc", help=f"ROUTER endpoint to bind (default {DEFAULT_RPC})")
     serve.add_argument("--pub", help=f"PUB endpoint to bind (default {DEFAULT_PUB})")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    add_gateway_parser(commands)
 
     def client_command(name: str, text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
@@ -157,6 +159,21 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"lodestone: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from daemon import logs
+    from daemon.gateway import command
+
+    if args.gateway_command == "token":
+        return command.token(args)
+    try:
+        gateway, rpc, pub, daemon_max_frame, log_level = command.gateway_config(args)
+    except ConfigError as exc:
+        print(f"lodestone gateway: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logs.configure_logging(log_level, os.environ)
+    return command.run(args, gateway, rpc, pub, daemon_max_frame)
 
 
 def _operate(args: argparse.Namespace) -> int:
@@ -324,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "gateway":
+        return _gateway(args)
     if args.command in ("backup", "restore", "verify"):
         return _operate(args)
     if args.command == "migrate":

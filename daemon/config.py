@@ -16,6 +16,7 @@ from typing import Any
 
 from daemon.class_migrations import Step, parse_steps
 from daemon.errors import BadRequest, ConfigError
+from daemon.gateway.config import GatewayConfig, parse_gateway
 from daemon.ids import check_class_name
 
 DEFAULT_RPC = "tcp://127.0.0.1:5555"
@@ -54,6 +55,8 @@ class Config:
     resident_idle_s: int = 300
     class_migrations: tuple[Step, ...] = ()
     metrics: str | None = None
+    # The [gateway] table (docs/gateway.md); None when the file has none.
+    gateway: GatewayConfig | None = None
 
 
 # What a reload (SIGHUP) applies to the running daemon; other keys wait for a restart.
@@ -61,7 +64,7 @@ LIVE_KEYS = ("log_level", "cycle_max_requests")
 
 _CLASSES_KEYS = {"declared": "declared_classes", "allow_undeclared": "allow_undeclared_classes",
                  "builtin": "builtin_classes", "modules": "class_modules", "options": "class_options"}
-_TOP_LEVEL = {f.name for f in fields(Config)} - set(_CLASSES_KEYS.values()) - {"class_migrations"}
+_TOP_LEVEL = {f.name for f in fields(Config)} - set(_CLASSES_KEYS.values()) - {"class_migrations", "gateway"}
 _CLASSES_TABLE = set(_CLASSES_KEYS)
 
 
@@ -104,11 +107,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
                     values[config_key] = value[table_key]
         elif key == "migrations":
             values["class_migrations"] = parse_steps(value, str(path))
+        elif key == "gateway":
+            values["gateway"] = parse_gateway(value, str(path), path)
         elif key in _TOP_LEVEL:
             values[key] = value
         else:
             raise ConfigError(
-                f"{path}: unknown key {key!r}; known keys are {sorted(_TOP_LEVEL)}, [classes] and [[migrations]]"
+                f"{path}: unknown key {key!r}; known keys are {sorted(_TOP_LEVEL)}, "
+                "[classes], [[migrations]] and [gateway]"
             )
     return values
 
@@ -164,6 +170,8 @@ def _build(values: dict[str, Any], source: str) -> Config:
             checked[key] = MappingProxyType({name: MappingProxyType(dict(v)) for name, v in options.items()})
         elif key == "class_migrations":
             checked[key] = tuple(values[key])
+        elif key == "gateway":
+            checked[key] = values[key]
         elif key == "alarm_max_retries":
             checked[key] = need(key, int, minimum=0)
         elif key == "metrics":

@@ -30,6 +30,8 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "UNAVAILABLE"
     TIMEOUT = "TIMEOUT"
     INTERNAL = "INTERNAL"
+    FORBIDDEN = "FORBIDDEN"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
 
 
 ERROR_CODES: frozenset[str] = frozenset(code.value for code in ErrorCode)

@@ -1,0 +1,115 @@
+"""The bytes the gateway sends: replies with the client's id put back, errors, control and event frames.
+
+A reply comes from the daemon as ``{"v": 1, "id": <gateway id>, "ok": ..., ...}``.
+The gateway's ids are integers from 2**32 up, which msgpack always writes in
+nine bytes, so the client's id is put back by splicing bytes at a fixed
+offset; the rest of the reply (its result, stored values) is never decoded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeGuard
+
+import msgpack
+
+from schemas.wire import PROTOCOL_VERSION, ErrorCode, decode, encode, error_reply
+
+# The first gateway id: msgpack writes every integer from here to 2**64 - 1 as 0xcf + 8 bytes.
+FIRST_GATEWAY_ID = 2**32
+MAX_REQUEST_ID_CHARS = 256
+_MIN_ID, _MAX_ID = -(2**63), 2**64
+# What every reply the daemon encodes starts with, up to its id: a map of 4, "v": 1, "id".
+_REPLY_HEAD = b"\x84\xa1v" + msgpack.packb(PROTOCOL_VERSION) + b"\xa2id"
+_ID_AT = len(_REPLY_HEAD)
+_UINT64 = b"\xcf"
+_packer = msgpack.Packer(use_bin_type=True)
+# ctl frames, as msgpack, up to their variable part.
+_EVENT_HEAD = b"\x83" + msgpack.packb("ctl") + msgpack.packb("event") + msgpack.packb("topic")
+_BODY_KEY = msgpack.packb("body")
+
+
+def pack(value: Any) -> bytes:
+    """``value`` in msgpack (str as str, bytes as bin)."""
+    packed: bytes = _packer.pack(value)
+    return packed
+
+
+def good_id(request_id: object) -> TypeGuard[int | str]:
+    """Whether ``request_id`` is a request id the protocol accepts."""
+    if type(request_id) is int:
+        return _MIN_ID <= request_id < _MAX_ID
+    return type(request_id) is str and len(request_id) <= MAX_REQUEST_ID_CHARS
+
+
+def id_refusal(request_id: object) -> str:
+    """The daemon's words for an unreadable request id."""
+    if isinstance(request_id, str):
+        return f"request id is over {MAX_REQUEST_ID_CHARS} characters"
+    if isinstance(request_id, int) and not isinstance(request_id, bool):
+        return "request id is out of the 64-bit range"
+    return "request needs an id (an integer or a string)"
+
+
+def reply_gateway_id(reply: bytes) -> int | None:
+    """The gateway id a daemon reply answers; None if the reply is not in the expected form."""
+    if reply[_ID_AT : _ID_AT + 1] == _UINT64 and reply.startswith(_REPLY_HEAD):
+        return int.from_bytes(reply[_ID_AT + 1 : _ID_AT + 9], "big")
+    try:
+        message = decode(reply)
+        gateway_id = message["id"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return gateway_id if type(gateway_id) is int else None
+
+
+def with_client_id(reply: bytes, client_id: bytes) -> bytes:
+    """The daemon's ``reply`` with its id replaced by ``client_id`` (msgpack bytes)."""
+    if reply[_ID_AT : _ID_AT + 1] == _UINT64 and reply.startswith(_REPLY_HEAD):
+        return b"".join((_REPLY_HEAD, client_id, reply[_ID_AT + 9 :]))
+    message = decode(reply)  # a reply in another form: slower, same result
+    message["id"] = msgpack.unpackb(client_id, raw=False)
+    return encode(message)
+
+
+def error_frame(client_id: bytes | None, code: str, message: str, retryable: bool = False) -> bytes:
+    """An error reply; ``client_id`` is the request's id in msgpack, None when it could not be read."""
+    body: bytes = encode(error_reply(None, code, message, retryable))
+    if client_id is None:
+        return body
+    # error_reply's id is nil, the byte after the head: put the client's id in its place.
+    return b"".join((_REPLY_HEAD, client_id, body[_ID_AT + 1 :]))
+
+
+def unavailable(client_id: bytes | None, message: str) -> bytes:
+    """An UNAVAILABLE reply: retryable, and nothing was written."""
+    return error_frame(client_id, ErrorCode.UNAVAILABLE, message, retryable=True)
+
+
+def batch_frame(replies: list[bytes]) -> bytes:
+    """The array of a batch's replies, in their order."""
+    header: bytes = _packer.pack_array_header(len(replies))
+    return header + b"".join(replies)
+
+
+def event_frame(topic: str, body: bytes) -> bytes:
+    """``{"ctl": "event", "topic": topic, "body": body}`` with the daemon's body bytes embedded as they are."""
+    return b"".join((_EVENT_HEAD, _packer.pack(topic), _BODY_KEY, body))
+
+
+def ctl_frame(ctl: str, **fields: Any) -> bytes:
+    """A control message: ``{"ctl": ctl, **fields}``."""
+    return pack({"ctl": ctl, **fields})
+
+
+def ctl_error(code: str, message: str, prefix: str | None = None) -> bytes:
+    """``{"ctl": "error", "code", "message"}``, with the prefix it is about when there is one."""
+    if prefix is None:
+        return ctl_frame("error", code=code, message=message)
+    return ctl_frame("error", code=code, message=message, prefix=prefix)
+
+
+def decode_reply(reply: bytes) -> dict[str, Any]:
+    """A reply the daemon sent, decoded (bins as bytes)."""
+    message: dict[str, Any] = msgpack.unpackb(reply, raw=False, strict_map_key=False)
+    return message
+

@@ -1,0 +1,208 @@
+"""The gateway's side of the daemon's ROUTER: a pool of DEALER sockets, ids rewritten, replies routed.
+
+Every request forwarded gets a gateway id, unique across all the clients that
+share the pool; its reply is matched by that id and handed back with the
+client's own id. A client's requests all go through one DEALER, so the daemon
+sees them in the order the client sent them (its per-object order holds).
+
+Sends never wait: with ``IMMEDIATE`` set, a DEALER with no connection to the
+daemon refuses at once, and the client gets ``UNAVAILABLE`` (nothing was
+sent). A request sent but not answered within ``upstream_timeout_s`` gets
+``TIMEOUT`` (retryable; it may or may not have run, so retry with its idem
+key); a reply that comes after that is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import Counter
+from typing import Any, Protocol, cast
+
+import zmq
+import zmq.asyncio
+
+from daemon.gateway.auth import Grant
+from daemon.gateway.frames import (
+    FIRST_GATEWAY_ID,
+    error_frame,
+    good_id,
+    id_refusal,
+    pack,
+    reply_gateway_id,
+    unavailable,
+    with_client_id,
+)
+from schemas.wire import ErrorCode
+
+log = logging.getLogger(__name__)
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_HWM = 100_000
+
+
+class Waiter(Protocol):
+    """Where a reply goes: a WebSocket connection, a batch being assembled, an HTTP call."""
+
+    @property
+    def gone(self) -> bool:
+        """Whether nobody is waiting any more (the client left)."""
+        ...
+
+    def settle(self, slot: int, reply: bytes) -> None:
+        """Take the reply (with the client's id) to the request sent for ``slot``."""
+        ...
+
+
+class _Pending:
+    __slots__ = ("client_id", "deadline", "slot", "waiter")
+
+    def __init__(self, waiter: Waiter, slot: int, client_id: bytes, deadline: float) -> None:
+        self.waiter = waiter
+        self.slot = slot
+        self.client_id = client_id
+        self.deadline = deadline
+
+
+class Upstream:
+    """The DEALER pool, the table of requests waiting for their replies, and its timeouts."""
+
+    def __init__(self, rpc: str, sockets: int, timeout_s: float, daemon_max_frame: int, counters: Counter[str]) -> None:
+        self.rpc = rpc
+        self.timeout_s = timeout_s
+        self.daemon_max_frame = daemon_max_frame
+        self.counters = counters
+        self._count = sockets
+        self._sockets: list[zmq.asyncio.Socket] = []
+        self._readers: list[asyncio.Task[None]] = []
+        self._pending: dict[int, _Pending] = {}
+        self._ids = itertools.count(FIRST_GATEWAY_ID)
+        self._next_socket = itertools.cycle(range(sockets))
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent to the daemon and not answered yet."""
+        return len(self._pending)
+
+    def start(self, context: zmq.asyncio.Context) -> None:
+        """Connect the pool and start reading replies."""
+        self._loop = asyncio.get_running_loop()
+        for _ in range(self._count):
+            sock = context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+            sock.setsockopt(zmq.SNDHWM, _HWM)
+            sock.setsockopt(zmq.RCVHWM, _HWM)
+            sock.connect(self.rpc)
+            self._sockets.append(sock)
+            self._readers.append(self._loop.create_task(self._read(sock)))
+
+    async def close(self) -> None:
+        """Stop reading and close the sockets; whoever still waits gets UNAVAILABLE."""
+        for task in self._readers:
+            task.cancel()
+        for task in self._readers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sock in self._sockets:
+            sock.close(linger=0)
+        pending, self._pending = self._pending, {}
+        for entry in pending.values():
+            if not entry.waiter.gone:
+                entry.waiter.settle(entry.slot, unavailable(entry.client_id, "the gateway is shutting down"))
+
+    def socket_index(self) -> int:
+        """The pool socket for a new client (round robin); it keeps it for its life."""
+        return next(self._next_socket)
+
+    def forward(self, message: dict[str, Any], grant: Grant, waiter: Waiter, slot: int, socket: int,
+                room: bool) -> bytes | None:
+        """Check one request map and send it on; return the reply to send at once instead, if any.
+
+        ``room`` says whether the client is under its in-flight limit. The
+        map is changed in place (its id, and ``readonly`` for a read token).
+        """
+        request_id = message.get("id")
+        if not good_id(request_id):
+            self.counters["requests.malformed"] += 1
+            return error_frame(None, ErrorCode.BAD_REQUEST, id_refusal(request_id))
+        client_id = pack(request_id)
+        op = message.get("op")
+        if type(op) is not str or not op:
+            self.counters["requests.malformed"] += 1
+            return error_frame(client_id, ErrorCode.BAD_REQUEST, "request needs op, a non-empty string")
+        refusal = grant.refusal(op, message.get("target"), message.get("args"))
+        if refusal is not None:
+            self.counters["requests.forbidden"] += 1
+            return error_frame(client_id, ErrorCode.FORBIDDEN, refusal)
+        if not room:
+            self.counters["requests.over_in_flight"] += 1
+            return unavailable(client_id, "too many requests in flight on this connection (max_in_flight); "
+                               "wait for replies, then retry")
+        gateway_id = next(self._ids)
+        message["id"] = gateway_id
+        if grant.readonly:
+            message["readonly"] = True
+        try:
+            body = pack(message)
+        except (TypeError, ValueError, OverflowError) as exc:
+            return error_frame(client_id, ErrorCode.BAD_REQUEST, f"request cannot be encoded: {exc}")
+        if len(body) > self.daemon_max_frame:
+            self.counters["requests.too_large"] += 1
+            return error_frame(client_id, ErrorCode.TOO_LARGE,
+                               f"request is {len(body)} bytes; the daemon takes at most {self.daemon_max_frame}")
+        sent = cast("asyncio.Future[Any]", self._sockets[socket].send_multipart([b"", body], flags=_NOBLOCK))
+        if not sent.done():
+            sent.add_done_callback(_swallow)  # cannot happen with NOBLOCK; keep the error retrieved if it does
+        elif sent.exception() is not None:
+            self.counters["requests.unreachable"] += 1
+            return unavailable(client_id, f"the daemon is not reachable at {self.rpc}; nothing was sent, retry")
+        assert self._loop is not None
+        self._pending[gateway_id] = _Pending(waiter, slot, client_id, self._loop.time() + self.timeout_s)
+        self.counters["requests.forwarded"] += 1
+        return None
+
+    def expire(self, now: float) -> None:
+        """Answer TIMEOUT to every request sent longer than ``upstream_timeout_s`` ago."""
+        pending = self._pending
+        expired: list[int] = []
+        for gateway_id, entry in pending.items():  # in send order, so in deadline order
+            if entry.deadline > now:
+                break
+            expired.append(gateway_id)
+        for gateway_id in expired:
+            entry = pending.pop(gateway_id)
+            self.counters["requests.timed_out"] += 1
+            if not entry.waiter.gone:
+                entry.waiter.settle(entry.slot, error_frame(
+                    entry.client_id, ErrorCode.TIMEOUT,
+                    f"no reply from the daemon within {self.timeout_s:g} s; the request may or may not have run: "
+                    "retry with the same idem key", retryable=True))
+
+    async def _read(self, sock: zmq.asyncio.Socket) -> None:
+        recv = sock.recv_multipart
+        while True:
+            frames = await recv()
+            try:
+                self._route(frames[-1])
+            except Exception:  # a bug here must not stop every reply after it
+                log.exception("routing a reply failed")
+
+    def _route(self, reply: bytes) -> None:
+        gateway_id = reply_gateway_id(reply)
+        entry = self._pending.pop(gateway_id, None) if gateway_id is not None else None
+        if entry is None:
+            self.counters["replies.late" if gateway_id is not None else "replies.unroutable"] += 1
+            return
+        if entry.waiter.gone:
+            self.counters["replies.discarded"] += 1
+            return
+        entry.waiter.settle(entry.slot, with_client_id(reply, entry.client_id))
+
+
+def _swallow(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
