@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.classes import AlarmInfo, ObjectClass, Turn
+from daemon.runtime.classes import AlarmInfo, ObjectClass, Turn
 
 
 class Ticker(ObjectClass):

@@ -29,9 +29,9 @@ from typing import Any
 import msgpack
 import zmq
 
-from daemon import alarms
 from daemon.ids import IdFactory
-from daemon.storage import Store, StoreOptions
+from daemon.model import AlarmRecord
+from daemon.storage import Store, StoreOptions, alarms
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = bytes(range(32))
@@ -116,7 +116,7 @@ def startup(root: Path, stored: int) -> dict[str, float]:
         with store.env.begin(write=True) as txn:
             for i in range(start, min(stored, start + 50_000)):
                 at = base + rng.randrange(30 * 86_400_000)
-                record = alarms.AlarmRecord("Horse", f"h{i}", at, at)
+                record = AlarmRecord("Horse", f"h{i}", at, at)
                 alarms.write(txn, store.system, bytes.fromhex(ids.from_name("Horse", f"h{i}")), record)
     written_s = time.perf_counter() - written
     store.close()

@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bridge import Client  # noqa: E402
-from daemon.envelope import Request  # noqa: E402
 from daemon.ids import IdFactory, load_or_create_secret  # noqa: E402
+from daemon.model import Request  # noqa: E402
 from daemon.runtime import Runtime  # noqa: E402
 from daemon.storage import Store, StoreOptions  # noqa: E402
 

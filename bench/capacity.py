@@ -22,7 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from daemon.ids import IdFactory
-from daemon.objects import ObjectRef
+from daemon.model import ObjectRef
+from daemon.runtime.object_storage import ObjectStorage
 from daemon.storage import Store, StoreOptions
 
 STATE = {"name": "steve", "health": 20, "position": {"x": 1.5, "y": 64.0, "z": -3.0}, "pad": "x" * 220}
@@ -47,7 +48,7 @@ def populate(store: Store, objects: list[ObjectRef]) -> None:
     for start in range(0, len(objects), 1000):
         cycle = store.begin(1000)
         for ref in objects[start:start + 1000]:
-            storage = cycle.storage(ref)
+            storage = ObjectStorage(cycle, ref)
             storage.put("state", STATE)
             cycle.apply(storage.changes)
         cycle.commit()
@@ -72,7 +73,7 @@ def measure(count: int, root: Path) -> dict[str, float]:
         for start in range(0, count, 1000):
             cycle = store.begin(1000)
             for ref in objects[start:start + 1000]:
-                cycle.storage(ref).get("state")
+                ObjectStorage(cycle, ref).get("state")
             cycle.commit()
 
     started = time.perf_counter()
@@ -87,7 +88,7 @@ def measure(count: int, root: Path) -> dict[str, float]:
     def put_cycle() -> None:
         cycle = store.begin(64)
         for ref in rng.sample(objects, 64):
-            storage = cycle.storage(ref)
+            storage = ObjectStorage(cycle, ref)
             storage.put("state", STATE)
             cycle.apply(storage.changes)
         cycle.commit()

@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from daemon.classes import ObjectClass
+from daemon.datadir.progress import Progress
+from daemon.datadir.record_migration import migrate
 from daemon.ids import IdFactory
-from daemon.objects import ObjectRef
-from daemon.progress import Progress
-from daemon.record_migration import migrate
+from daemon.model import ObjectRef
+from daemon.runtime.classes import ObjectClass
+from daemon.runtime.object_storage import ObjectStorage
 from daemon.storage import Store, StoreOptions
 from schemas.agent import AGENT_STATE
 
@@ -46,7 +47,7 @@ def write_states(store: Store, objects: list[ObjectRef], version: int) -> None:
     for start in range(0, len(objects), 1000):
         cycle = store.begin(1000)
         for ref in objects[start:start + 1000]:
-            storage = cycle.storage(ref)
+            storage = ObjectStorage(cycle, ref)
             storage.put("state", {"_type": "AgentState", "_v": 1, **V1})
             if encoded is not None:
                 storage.changes.entries[b"state"].packed = encoded
@@ -59,7 +60,7 @@ def read_latencies(store: Store, objects: list[ObjectRef]) -> list[float]:
     for ref in objects:
         started = time.perf_counter()
         cycle = store.begin()
-        cycle.storage(ref).get_record("state", AGENT_STATE)
+        ObjectStorage(cycle, ref).get_record("state", AGENT_STATE)
         cycle.commit()
         samples.append((time.perf_counter() - started) * 1e6)
     return samples

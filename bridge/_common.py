@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from bridge.errors import BadRequest, Internal, TooLarge, error_from_reply
-from schemas.wire import WRITE_OPS
 
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 DEFAULT_RPC = "tcp://127.0.0.1:5555"
@@ -22,9 +21,13 @@ def target(class_name: str, name: str | None = None, object_id: str | None = Non
     return {"class": class_name, "id": object_id or ""}
 
 
-def idempotency_key(op: str, idem: str | None, retries: int) -> str | None:
-    """The key to send: the caller's, or a fresh one for a write that may be retried."""
-    if idem is not None or op not in WRITE_OPS or retries <= 0:
+def idempotency_key(idem: str | None, retries: int) -> str | None:
+    """The key to send: the caller's, or a fresh one for any request that may be sent again.
+
+    Any op may write (an operator's own class ops too), and the daemon ignores
+    the key on reads, so every request that may be retried carries one.
+    """
+    if idem is not None or retries <= 0:
         return idem
     return uuid.uuid4().hex
 

@@ -97,29 +97,32 @@ class AsyncClient:
     ) -> Any:
         """Send one request and return its result, or raise its typed error."""
         request_id = next(self._ids)
-        idem = idempotency_key(op, idem, self.retries)
+        idem = idempotency_key(idem, self.retries)
         body = check_size(encode(request(request_id, op, target, args, idem)), op, self.max_frame_bytes)
         wait = self.timeout if timeout is None else timeout
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         attempt = 0
+        last: LodestoneError = Timeout(f"no reply to {op} from {self.endpoint} within {wait} s")
         try:
             for _ in range(self.retries + 1):
                 await self._connected().send_multipart([b"", body])
                 try:
                     reply = await asyncio.wait_for(asyncio.shield(future), wait)
                 except TimeoutError:
+                    last = Timeout(f"no reply to {op} from {self.endpoint} within {wait} s")
                     continue
                 try:
                     return result_of(reply)
                 except LodestoneError as exc:
                     if not exc.retryable:
                         raise
+                    last = exc
                     attempt += 1
                     await asyncio.sleep(_RETRY_BACKOFF_S * attempt)
                     future = asyncio.get_running_loop().create_future()
                     self._pending[request_id] = future
-            raise Timeout(f"no reply to {op} from {self.endpoint} within {wait} s")
+            raise last
         finally:
             self._pending.pop(request_id, None)
 

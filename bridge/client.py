@@ -79,7 +79,7 @@ class Client:
         the same idempotency key; raises ``Timeout`` when every try timed out.
         """
         request_id = next(self._ids)
-        idem = idempotency_key(op, idem, self.retries)
+        idem = idempotency_key(idem, self.retries)
         body = check_size(encode(request(request_id, op, target, args, idem)), op, self.max_frame_bytes)
         wait_ms = int((self.timeout if timeout is None else timeout) * 1000)
         last_error: LodestoneError | None = None

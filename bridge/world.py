@@ -13,12 +13,17 @@ fresh one unless ``idem`` is given), so the client's retries apply them once.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from bridge.client import Client
+
+class Caller(Protocol):
+    """What a handle calls through: the synchronous :class:`~bridge.client.Client`."""
+
+    def call(
+        self, op: str, target: dict[str, str] | None = None, args: dict[str, Any] | None = None, *,
+        idem: str | None = None, timeout: float | None = None,
+    ) -> Any: ...
 
 Item = Mapping[str, Any]  # {"type": str, "count": int}
 Point = Mapping[str, float]  # {"x", "y", "z"}
@@ -27,7 +32,7 @@ Point = Mapping[str, float]  # {"x", "y", "z"}
 class _Handle:
     class_name = ""
 
-    def __init__(self, client: Client, name: str) -> None:
+    def __init__(self, client: Caller, name: str) -> None:
         self.client = client
         self.name = name
         self.target = {"class": self.class_name, "name": name}
@@ -36,8 +41,6 @@ class _Handle:
         return self.client.call(f"{self.class_name}.{method}", self.target, _present(args))
 
     def _write(self, method: str, idem: str | None, **args: Any) -> Any:
-        if idem is None and self.client.retries > 0:
-            idem = uuid.uuid4().hex
         return self.client.call(f"{self.class_name}.{method}", self.target, _present(args), idem=idem)
 
 

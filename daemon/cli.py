@@ -2,9 +2,11 @@
 
 Exit codes: 0 success; 1 the daemon answered with an error (or a key was not
 found, or an operation was refused); 2 bad usage; 3 no reply from the daemon;
-65 ``verify`` found bad records, or the data is newer than this Lodestone
-(``serve``, ``migrate``); 75 the data directory is in use; 78 the
-configuration is invalid.
+65 ``verify`` found bad records, or the data is damaged or newer than this
+Lodestone (``serve``, ``migrate``); 71 the system refused something at start
+(an address in use, a full disk, a permission): worth retrying; 75 the data
+directory is in use; 78 the configuration is invalid. Every start-up error
+goes through :func:`start_failure`, the one place that picks its code.
 """
 
 from __future__ import annotations
@@ -16,19 +18,37 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from daemon import __version__
 from daemon.config import DEFAULT_DATA_DIR, DEFAULT_PUB, DEFAULT_RPC, load_config
-from daemon.errors import ConfigError, DataDirLocked, DataTooNew
+from daemon.errors import ConfigError, DataDamaged, DataDirLocked, DataTooNew
 from daemon.gateway.command import add_parser as add_gateway_parser
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NO_REPLY = 3
 EXIT_BAD_DATA = 65
+EXIT_SYSTEM = 71
 EXIT_LOCKED = 75
 EXIT_CONFIG = 78
+
+
+def start_failure(exc: BaseException, doing: str = "refusing to start") -> int | None:
+    """Print why a command could not start and return its exit code; ``None`` if ``exc`` is not such an error."""
+    if isinstance(exc, ConfigError):
+        print(f"lodestone: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if isinstance(exc, DataDirLocked):
+        print(f"lodestone: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    if isinstance(exc, DataTooNew | DataDamaged):
+        print(f"lodestone: {doing}: {exc}", file=sys.stderr)
+        return EXIT_BAD_DATA
+    if isinstance(exc, OSError):
+        print(f"lodestone: {doing}: {exc}", file=sys.stderr)
+        return EXIT_SYSTEM
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,93 +56,107 @@ def _parser() -> argparse.ArgumentParser:
         prog="lodestone",
         description="Lodestone: durable state for game AI agents, on LMDB and ZeroMQ.",
         epilog="Exit codes: 0 ok, 1 error reply, not found or refused, 2 usage, 3 no reply, "
-        "65 bad records found or data newer than this Lodestone, 75 data directory in use, "
-        "78 bad configuration.",
+        "65 bad records found, or data damaged or newer than this Lodestone, 71 the system refused something "
+        "at start (address in use, disk full, permission), 75 data directory in use, 78 bad configuration. "
+        "Every setting can also come from a LODESTONE_<KEY> environment variable (flags > environment > "
+        "file > defaults).",
     )
     parser.add_argument("--version", action="version", version=f"lodestone {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(commands)
+    add_gateway_parser(commands)
+    _add_data_commands(commands)
+    _add_daemon_queries(commands)
+    _add_object_commands(commands)
+    return parser
 
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _client_command(commands: Commands, name: str, text: str) -> argparse.ArgumentParser:
+    sub = commands.add_parser(name, help=text, description=text)
+    sub.add_argument("--endpoint", default=DEFAULT_RPC, help=f"daemon RPC endpoint (default {DEFAULT_RPC})")
+    sub.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
+    return sub
+
+
+def _data_command(commands: Commands, name: str, text: str) -> argparse.ArgumentParser:
+    sub = commands.add_parser(name, help=text, description=text)
+    sub.add_argument("--config", type=Path, help="TOML configuration file to take data_dir from")
+    sub.add_argument(
+        "--data-dir", help=f"data directory (default: from --config, $STATE_DIRECTORY or ./{DEFAULT_DATA_DIR})"
+    )
+    return sub
+
+
+def _add_serve(commands: Commands) -> None:
     serve = commands.add_parser("serve", help="run the daemon in the foreground")
     serve.add_argument("--config", type=Path, help="TOML configuration file")
-    serve.add_argument(
-        "--data-dir", help=f"data directory (default: $STATE_DIRECTORY or ./{DEFAULT_DATA_DIR})"
-    )
+    serve.add_argument("--data-dir", help=f"data directory (default: $STATE_DIRECTORY or ./{DEFAULT_DATA_DIR})")
     serve.add_argument("--rpc", help=f"ROUTER endpoint to bind (default {DEFAULT_RPC})")
     serve.add_argument("--pub", help=f"PUB endpoint to bind (default {DEFAULT_PUB})")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
-    add_gateway_parser(commands)
 
-    def client_command(name: str, text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument(
-            "--endpoint", default=DEFAULT_RPC, help=f"daemon RPC endpoint (default {DEFAULT_RPC})"
-        )
-        sub.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
-        return sub
 
-    client_command("ping", "check that the daemon answers; print its versions")
-    client_command("stats", "print the daemon's counters and storage figures")
-    client_command("health", "print the daemon's health; exit 1 unless it is ok")
+def _add_data_commands(commands: Commands) -> None:
+    backup = _data_command(
+        commands, "backup", "copy the data directory (live or not) to DEST: consistent and compacted"
+    )
+    backup.add_argument("dest", metavar="DEST", type=Path, help="a new directory for the backup")
+    restore = _data_command(
+        commands, "restore", "put the backup SRC into the data directory; refused while a daemon runs"
+    )
+    restore.add_argument("source", metavar="SRC", type=Path, help="a directory made by lodestone backup")
+    restore.add_argument("--force", action="store_true", help="replace the data the directory already holds")
+    _data_command(commands, "verify", "check that every stored record decodes; print each one that does not")
+    migrate = _data_command(
+        commands, "migrate", "upgrade every declared record to its current version; the daemon must be stopped"
+    )
+    migrate.add_argument("--dry-run", action="store_true", help="count records per type and version; change nothing")
+    migrate.add_argument("--no-backup", action="store_true", help="skip the backup taken before migrating")
+
+
+def _add_daemon_queries(commands: Commands) -> None:
+    _client_command(commands, "ping", "check that the daemon answers; print its versions")
+    _client_command(commands, "stats", "print the daemon's counters and storage figures")
+    _client_command(commands, "health", "print the daemon's health; exit 1 unless it is ok")
     tail = commands.add_parser("tail", help="print the change stream, one JSON line per event",
                                description="print the change stream, one JSON line per event, until interrupted")
     tail.add_argument("prefix", metavar="TOPIC-PREFIX", nargs="?", default="change.",
                       help="only topics starting with this (default change.; change.Agent. for one class)")
     tail.add_argument("--pub", default=DEFAULT_PUB, help=f"daemon PUB endpoint (default {DEFAULT_PUB})")
     tail.add_argument("--count", type=int, help="exit after this many events")
+    alarm_list = _client_command(commands, "alarms", "list stored alarms in due order, one JSON line each")
+    alarm_list.add_argument("--due", action="store_true", help="only alarms due now")
+    alarm_list.add_argument("--limit", type=int, default=1000)
+    objects = _client_command(commands, "ls", "list the stored objects of CLASS (id and name)")
+    objects.add_argument("class_name", metavar="CLASS")
+    objects.add_argument("--limit", type=int, default=1000)
 
-    def data_command(name: str, text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument("--config", type=Path, help="TOML configuration file to take data_dir from")
-        sub.add_argument(
-            "--data-dir", help=f"data directory (default: from --config, $STATE_DIRECTORY or ./{DEFAULT_DATA_DIR})"
-        )
+
+def _add_object_commands(commands: Commands) -> None:
+    def object_command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = _client_command(commands, name, text)
+        sub.add_argument("class_name", metavar="CLASS")
+        sub.add_argument("name", metavar="NAME")
         return sub
 
-    backup = data_command("backup", "copy the data directory (live or not) to DEST: consistent and compacted")
-    backup.add_argument("dest", metavar="DEST", type=Path, help="a new directory for the backup")
-    restore = data_command("restore", "put the backup SRC into the data directory; refused while a daemon runs")
-    restore.add_argument("source", metavar="SRC", type=Path, help="a directory made by lodestone backup")
-    restore.add_argument("--force", action="store_true", help="replace the data the directory already holds")
-    data_command("verify", "check that every stored record decodes; print each one that does not")
-    migrate = data_command(
-        "migrate", "upgrade every declared record to its current version; the daemon must be stopped"
-    )
-    migrate.add_argument("--dry-run", action="store_true", help="count records per type and version; change nothing")
-    migrate.add_argument("--no-backup", action="store_true", help="skip the backup taken before migrating")
-    get = client_command("get", "print the value of KEY in an object (JSON)")
-    get.add_argument("class_name", metavar="CLASS")
-    get.add_argument("name", metavar="NAME")
-    get.add_argument("key", metavar="KEY")
-    put = client_command("put", "store VALUE (JSON, or a string with --string) under KEY")
-    put.add_argument("class_name", metavar="CLASS")
-    put.add_argument("name", metavar="NAME")
+    object_command("get", "print the value of KEY in an object (JSON)").add_argument("key", metavar="KEY")
+    put = object_command("put", "store VALUE (JSON, or a string with --string) under KEY")
     put.add_argument("key", metavar="KEY")
     put.add_argument("value", metavar="VALUE")
     put.add_argument("--string", action="store_true", help="store VALUE as a string, not JSON")
-    listing = client_command("list", "print an object's entries in key order, one JSON line each")
-    listing.add_argument("class_name", metavar="CLASS")
-    listing.add_argument("name", metavar="NAME")
-    listing.add_argument("--prefix")
-    listing.add_argument("--start")
-    listing.add_argument("--start-after")
-    listing.add_argument("--end")
+    listing = object_command("list", "print an object's entries in key order, one JSON line each")
+    for option in ("--prefix", "--start", "--start-after", "--end"):
+        listing.add_argument(option)
     listing.add_argument("--reverse", action="store_true")
     listing.add_argument("--limit", type=int)
-    delete = client_command("delete", "delete KEYs from an object; print how many existed")
-    delete.add_argument("class_name", metavar="CLASS")
-    delete.add_argument("name", metavar="NAME")
-    delete.add_argument("keys", metavar="KEY", nargs="+")
-    alarm_list = client_command("alarms", "list stored alarms in due order, one JSON line each")
-    alarm_list.add_argument("--due", action="store_true", help="only alarms due now")
-    alarm_list.add_argument("--limit", type=int, default=1000)
-    objects = client_command("ls", "list the stored objects of CLASS (id and name)")
-    objects.add_argument("class_name", metavar="CLASS")
-    objects.add_argument("--limit", type=int, default=1000)
-    inspect = client_command("inspect", "print one object as JSON: its id, its alarm and its entries")
-    inspect.add_argument("class_name", metavar="CLASS")
-    inspect.add_argument("name", metavar="NAME")
+    object_command("delete", "delete KEYs from an object; print how many existed").add_argument(
+        "keys", metavar="KEY", nargs="+"
+    )
+    inspect = object_command("inspect", "print one object as JSON: its id, its alarm and its entries")
     inspect.add_argument("--limit", type=int, default=1000, help="most entries to print (default 1000)")
-    return parser
 
 
 def _print_json(value: Any) -> None:
@@ -136,7 +170,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from daemon import app, logs
+    from daemon.service import app, logs
 
     overrides = {"data_dir": args.data_dir, "rpc": args.rpc, "pub": args.pub, "log_level": args.log_level}
     try:
@@ -147,23 +181,15 @@ def _serve(args: argparse.Namespace) -> int:
     logs.configure_logging(config.log_level, os.environ)
     try:
         return app.run(config, lambda: load_config(args.config, overrides, os.environ))
-    except ConfigError as exc:
-        print(f"lodestone: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except DataDirLocked as exc:
-        print(f"lodestone: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
-    except DataTooNew as exc:
-        print(f"lodestone: refusing to start: {exc}", file=sys.stderr)
-        return EXIT_BAD_DATA
-    except OSError as exc:
-        print(f"lodestone: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    except (ConfigError, DataDirLocked, DataTooNew, DataDamaged, OSError) as exc:
+        code = start_failure(exc)
+        assert code is not None
+        return code
 
 
 def _gateway(args: argparse.Namespace) -> int:
-    from daemon import logs
     from daemon.gateway import command
+    from daemon.service import logs
 
     if args.gateway_command == "token":
         return command.token(args)
@@ -177,10 +203,10 @@ def _gateway(args: argparse.Namespace) -> int:
 
 
 def _operate(args: argparse.Namespace) -> int:
-    from daemon.backup import backup, restore
+    from daemon.datadir.backup import backup, restore
+    from daemon.datadir.progress import Progress
+    from daemon.datadir.verify import verify
     from daemon.errors import LodestoneError
-    from daemon.progress import Progress
-    from daemon.verify import verify
 
     try:
         data_dir = load_config(args.config, {"data_dir": args.data_dir}, os.environ).data_dir
@@ -206,19 +232,18 @@ def _operate(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from daemon.app import backup_first, store_options
-    from daemon.classes import load_classes
+    from daemon.datadir.progress import Progress
+    from daemon.datadir.record_migration import migrate
     from daemon.errors import LodestoneError
-    from daemon.progress import Progress
-    from daemon.record_migration import migrate
+    from daemon.runtime.classes import load_classes
+    from daemon.service.app import backup_first, store_options
     from daemon.storage import Store
 
     try:
         config = load_config(args.config, {"data_dir": args.data_dir}, os.environ)
-        classes = load_classes(config.class_modules)
+        classes = load_classes(config.class_modules, config.class_options)
     except ConfigError as exc:
-        print(f"lodestone: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return start_failure(exc) or EXIT_CONFIG
     store = Store(config.data_dir, store_options(config))
     try:
         store.open()
@@ -228,9 +253,11 @@ def _migrate(args: argparse.Namespace) -> int:
     except DataDirLocked as exc:
         print(f"lodestone: {exc}; stop the daemon before migrating", file=sys.stderr)
         return EXIT_LOCKED
-    except (LodestoneError, DataTooNew) as exc:
+    except LodestoneError as exc:
         print(f"lodestone: migrate: {exc}", file=sys.stderr)
         return EXIT_BAD_DATA
+    except (DataTooNew, DataDamaged, OSError) as exc:
+        return start_failure(exc, "migrate") or EXIT_ERROR
     finally:
         store.close()
     for line in report.lines():

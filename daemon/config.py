@@ -1,8 +1,10 @@
 """Configuration: read once in ``main`` into a frozen :class:`Config`, then passed down.
 
 Sources, later winning: built-in defaults, ``$STATE_DIRECTORY`` (set by
-systemd's ``StateDirectory=``) for the data directory, the TOML file, the
-command-line flags. Unknown keys are refused so a typo cannot go unnoticed.
+systemd's ``StateDirectory=``) for the data directory, the TOML file,
+``LODESTONE_<KEY>`` environment variables (for panels that pass settings only
+that way), the command-line flags. Unknown keys in the file are refused so a
+typo cannot go unnoticed.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from daemon.class_migrations import Step, parse_steps
 from daemon.errors import BadRequest, ConfigError
 from daemon.gateway.config import GatewayConfig, parse_gateway
 from daemon.ids import check_class_name
+from daemon.model import Step
 
 DEFAULT_RPC = "tcp://127.0.0.1:5555"
 DEFAULT_PUB = "tcp://127.0.0.1:5556"
@@ -75,15 +77,52 @@ def load_config(
 ) -> Config:
     """Build the configuration from ``path`` (TOML), the environment and ``overrides``.
 
-    Raises ``ConfigError`` with a sentence naming the file, the key and the fix.
+    Raises ``ConfigError`` with a sentence naming the file (or variable), the key and the fix.
     """
     values: dict[str, Any] = {}
     if environ.get("STATE_DIRECTORY"):
         values["data_dir"] = environ["STATE_DIRECTORY"].split(":")[0]
     if path is not None:
         values.update(_read_toml(path))
+    from_environment = environment_values(environ)
+    values.update(from_environment)
     values.update({key: value for key, value in overrides.items() if value is not None})
-    return _build(values, str(path) if path else "the command line")
+    source = str(path) if path else "the command line"
+    if from_environment:
+        source += " (with " + ", ".join(f"{ENV_PREFIX}{_env_name(key)}" for key in from_environment) + ")"
+    return _build(values, source)
+
+
+ENV_PREFIX = "LODESTONE_"
+# Keys whose environment value is taken as it is written; the others are read as TOML values
+# (LODESTONE_MAX_FRAME_BYTES=1048576, LODESTONE_CLASSES_DECLARED='["Agent", "Chest"]').
+_TEXT_KEYS = frozenset({"data_dir", "rpc", "pub", "log_level", "metrics"})
+
+
+def _env_name(key: str) -> str:
+    table = {config_key: f"classes_{table_key}" for table_key, config_key in _CLASSES_KEYS.items()}
+    return table.get(key, key).upper()
+
+
+def environment_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings given as ``LODESTONE_<KEY>`` variables (``LODESTONE_CLASSES_<KEY>`` for ``[classes]``).
+
+    ``[classes.options]`` and ``[[migrations]]`` come from the file only.
+    """
+    found: dict[str, Any] = {}
+    for key in sorted(_TOP_LEVEL | (set(_CLASSES_KEYS.values()) - {"class_options"})):
+        name = ENV_PREFIX + _env_name(key)
+        if name not in environ:
+            continue
+        text = environ[name]
+        if key in _TEXT_KEYS:
+            found[key] = text
+            continue
+        try:
+            found[key] = tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{name}={text!r} is not a TOML value (a number, true/false, a [list]): {exc}") from exc
+    return found
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -120,70 +159,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _build(values: dict[str, Any], source: str) -> Config:
-    def need(key: str, kind: type[Any], minimum: int | None = None) -> Any:
-        value = values[key]
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
-        if not isinstance(value, kind):
-            raise ConfigError(f"{source}: {key} must be a {kind.__name__}, got {value!r}")
-        if minimum is not None and value < minimum:
-            raise ConfigError(f"{source}: {key} must be at least {minimum}, got {value}")
-        return value
-
-    checked: dict[str, Any] = {}
-    for key in values:
-        if key == "data_dir":
-            checked[key] = Path(need(key, str) if not isinstance(values[key], Path) else values[key])
-        elif key in ("rpc", "pub"):
-            endpoint = need(key, str)
-            if not endpoint.startswith(_ENDPOINT_SCHEMES):
-                raise ConfigError(
-                    f"{source}: {key} endpoint {endpoint!r} must start with tcp://, ipc:// or inproc://"
-                )
-            checked[key] = endpoint
-        elif key == "log_level":
-            level = need(key, str).lower()
-            if level not in _LOG_LEVELS:
-                raise ConfigError(f"{source}: log_level must be one of {_LOG_LEVELS}, got {level!r}")
-            checked[key] = level
-        elif key == "declared_classes":
-            names = values[key]
-            if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
-                raise ConfigError(f"{source}: classes.declared must be a list of class names")
-            for name in names:
-                try:
-                    check_class_name(name)
-                except BadRequest as exc:
-                    raise ConfigError(f"{source}: classes.declared: {exc}") from exc
-            checked[key] = tuple(names)
-        elif key in ("allow_undeclared_classes", "builtin_classes"):
-            checked[key] = need(key, bool)
-        elif key == "class_modules":
-            modules = values[key]
-            if not isinstance(modules, list | tuple) or not all(isinstance(m, str) for m in modules):
-                raise ConfigError(f"{source}: classes.modules must be a list of module names")
-            checked[key] = tuple(modules)
-        elif key == "class_options":
-            options = values[key]
-            if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
-                raise ConfigError(f"{source}: [classes.options.<Class>] tables hold each class's options")
-            checked[key] = MappingProxyType({name: MappingProxyType(dict(v)) for name, v in options.items()})
-        elif key == "class_migrations":
-            checked[key] = tuple(values[key])
-        elif key == "gateway":
-            checked[key] = values[key]
-        elif key == "alarm_max_retries":
-            checked[key] = need(key, int, minimum=0)
-        elif key == "metrics":
-            address = need(key, str)
-            try:
-                metrics_address(address)
-            except ValueError as exc:
-                raise ConfigError(f"{source}: metrics: {exc}") from exc
-            checked[key] = address
-        else:
-            checked[key] = need(key, int, minimum=1)
-    _add_builtin_classes(checked, source)
+    checked = {key: _checked(key, value, source) for key, value in values.items()}
+    _add_builtin_classes(checked)
     config = Config(**checked)
     if config.rpc == config.pub and not config.rpc.endswith(":*"):
         raise ConfigError(f"{source}: rpc and pub must be different endpoints, both are {config.rpc}")
@@ -192,19 +169,78 @@ def _build(values: dict[str, Any], source: str) -> Config:
     return config
 
 
-def _add_builtin_classes(checked: dict[str, Any], source: str) -> None:
-    """Put the built-in classes' module first in ``class_modules`` (unless turned off); check their options."""
-    modules = tuple(module for module in checked.get("class_modules", ()) if module != BUILTIN_CLASSES_MODULE)
-    if not checked.get("builtin_classes", True):
-        checked["class_modules"] = modules
-        return
-    checked["class_modules"] = (BUILTIN_CLASSES_MODULE, *modules)
-    from daemon.world import check_options
+def _checked(key: str, value: Any, source: str) -> Any:
+    """``value`` of the config key ``key``, checked and in the form Config holds; raises ``ConfigError``."""
+    def need(key: str, kind: type[Any], minimum: int | None = None) -> Any:
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{source}: {key} must be an integer, got {value!r}")
+        if not isinstance(value, kind):
+            raise ConfigError(f"{source}: {key} must be a {kind.__name__}, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{source}: {key} must be at least {minimum}, got {value}")
+        return value
 
-    try:
-        check_options(checked.get("class_options", {}))
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from exc
+    if key == "data_dir":
+        return Path(need(key, str) if not isinstance(value, Path) else value)
+    elif key in ("rpc", "pub"):
+        endpoint = need(key, str)
+        if not endpoint.startswith(_ENDPOINT_SCHEMES):
+            raise ConfigError(
+                f"{source}: {key} endpoint {endpoint!r} must start with tcp://, ipc:// or inproc://"
+            )
+        return endpoint
+    elif key == "log_level":
+        level = need(key, str).lower()
+        if level not in _LOG_LEVELS:
+            raise ConfigError(f"{source}: log_level must be one of {_LOG_LEVELS}, got {level!r}")
+        return level
+    elif key == "declared_classes":
+        names = value
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"{source}: classes.declared must be a list of class names")
+        for name in names:
+            try:
+                check_class_name(name)
+            except BadRequest as exc:
+                raise ConfigError(f"{source}: classes.declared: {exc}") from exc
+        return tuple(names)
+    elif key in ("allow_undeclared_classes", "builtin_classes"):
+        return need(key, bool)
+    elif key == "class_modules":
+        modules = value
+        if not isinstance(modules, list | tuple) or not all(isinstance(m, str) for m in modules):
+            raise ConfigError(f"{source}: classes.modules must be a list of module names")
+        return tuple(modules)
+    elif key == "class_options":
+        options = value
+        if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+            raise ConfigError(f"{source}: [classes.options.<Class>] tables hold each class's options")
+        return MappingProxyType({name: MappingProxyType(dict(v)) for name, v in options.items()})
+    elif key == "class_migrations":
+        return tuple(value)
+    elif key == "gateway":
+        return value
+    elif key == "alarm_max_retries":
+        return need(key, int, minimum=0)
+    elif key == "metrics":
+        address = need(key, str)
+        try:
+            metrics_address(address)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: metrics: {exc}") from exc
+        return address
+    else:
+        return need(key, int, minimum=1)
+
+
+def _add_builtin_classes(checked: dict[str, Any]) -> None:
+    """Put the built-in classes' module first in ``class_modules`` (unless turned off).
+
+    The classes' options are checked when the classes are loaded (``load_classes``).
+    """
+    modules = tuple(module for module in checked.get("class_modules", ()) if module != BUILTIN_CLASSES_MODULE)
+    builtin = (BUILTIN_CLASSES_MODULE,) if checked.get("builtin_classes", True) else ()
+    checked["class_modules"] = (*builtin, *modules)
 
 
 def metrics_address(text: str) -> tuple[str, int]:
@@ -228,3 +264,33 @@ def reloaded(running: Config, loaded: Config) -> tuple[Config, list[str]]:
         if f.name not in LIVE_KEYS and getattr(running, f.name) != getattr(loaded, f.name)
     ]
     return replace(running, **{key: getattr(loaded, key) for key in LIVE_KEYS}), later
+
+
+def parse_steps(raw: Any, source: str) -> tuple[Step, ...]:
+    """The ``[[migrations]]`` array of a config file; raises ``ConfigError`` with the step at fault."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{source}: migrations must be an array of tables ([[migrations]])")
+    steps: list[Step] = []
+    for index, entry in enumerate(raw):
+        where = f"{source}: migrations[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("tag"), str) or not entry["tag"]:
+            raise ConfigError(f"{where} needs a tag (a non-empty string)")
+        unknown = set(entry) - {"tag", "new_classes", "renamed_classes", "deleted_classes"}
+        if unknown:
+            raise ConfigError(f"{where} ({entry['tag']}): unknown keys {sorted(unknown)}")
+        try:
+            new = tuple(check_class_name(name) for name in entry.get("new_classes", []))
+            deleted = tuple(check_class_name(name) for name in entry.get("deleted_classes", []))
+            renamed = tuple(
+                (check_class_name(pair["from"]), check_class_name(pair["to"]))
+                for pair in entry.get("renamed_classes", [])
+            )
+        except (BadRequest, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"{where} ({entry['tag']}): {exc}; renamed_classes entries are {{from = ..., to = ...}}"
+            ) from exc
+        steps.append(Step(entry["tag"], new, renamed, deleted))
+    tags = [step.tag for step in steps]
+    if len(set(tags)) != len(tags):
+        raise ConfigError(f"{source}: migration tags must be unique, got {tags}")
+    return tuple(steps)

@@ -64,6 +64,12 @@ class Conflict(LodestoneError):
     code = ErrorCode.CONFLICT
 
 
+class Forbidden(LodestoneError):
+    """The request may not do this: a read-only request asked for an op that writes."""
+
+    code = ErrorCode.FORBIDDEN
+
+
 class BadData(LodestoneError):
     """Stored data cannot be read: damaged, or written by a newer Lodestone."""
 
@@ -77,12 +83,28 @@ class Unavailable(LodestoneError):
     retryable = True
 
 
+class StorageError(Exception):
+    """LMDB failed under a cycle; the storage layer wraps it so no other layer imports ``lmdb``."""
+
+
+class MapFull(StorageError):
+    """The data map is full: grow it and run the cycle again."""
+
+
+class HandlesFull(StorageError):
+    """The environment has no room for another object sub-database: reopen it bigger and run again."""
+
+
 class ConfigError(Exception):
     """The configuration is invalid; the daemon refuses to start."""
 
 
 class DataTooNew(Exception):
     """The data directory holds data written by a newer Lodestone; the daemon refuses to start."""
+
+
+class DataDamaged(Exception):
+    """A file of the data directory (the secret, a key) is damaged; the daemon refuses to start."""
 
 
 class DataDirLocked(Exception):

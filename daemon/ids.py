@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from daemon.errors import BadRequest, InvalidId, TooLarge
+from daemon.errors import BadRequest, DataDamaged, InvalidId, TooLarge
 
 SECRET_FILE = "secret"
 _SECRET_BYTES = 32
@@ -65,7 +65,10 @@ def load_or_create_secret(data_dir: Path) -> bytes:
         finally:
             os.close(dir_fd)
     if len(secret) != _SECRET_BYTES:
-        raise InvalidId(f"the deployment secret {path} is damaged: expected {_SECRET_BYTES} bytes")
+        raise DataDamaged(
+            f"the deployment secret {path} is damaged: it holds {len(secret)} bytes, expected {_SECRET_BYTES}; "
+            "restore it from the backup of this data directory (every id depends on it)"
+        )
     return secret
 
 

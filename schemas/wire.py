@@ -28,47 +28,13 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "TOO_LARGE"
     CONFLICT = "CONFLICT"
     UNAVAILABLE = "UNAVAILABLE"
+    FORBIDDEN = "FORBIDDEN"
     TIMEOUT = "TIMEOUT"
     INTERNAL = "INTERNAL"
-    FORBIDDEN = "FORBIDDEN"
     UNAUTHENTICATED = "UNAUTHENTICATED"
 
 
 ERROR_CODES: frozenset[str] = frozenset(code.value for code in ErrorCode)
-
-# Ops that change state, the built-in classes' included. Clients attach an
-# idempotency key to these so a retry after a timeout is applied at most once.
-# (A test checks this list against the classes' own @op declarations.)
-WRITE_OPS: frozenset[str] = frozenset(
-    {
-        "storage.put",
-        "storage.delete",
-        "storage.delete_all",
-        "storage.transaction",
-        "alarm.set",
-        "alarm.delete",
-        "Agent.init",
-        "Agent.damage",
-        "Agent.heal",
-        "Agent.move",
-        "Agent.blocks",
-        "Agent.inventory.add",
-        "Agent.inventory.remove",
-        "Agent.inventory.swap",
-        "Agent.trade",
-        "Agent.task.assign",
-        "Agent.task.update",
-        "Foreman.heartbeat",
-        "Foreman.assign",
-        "MissionControl.create",
-        "MissionControl.assign",
-        "MissionControl.objective.update",
-        "MissionControl.fail",
-        "Telemetry.log",
-        "Telemetry.log_many",
-    }
-)
-
 
 @final
 class Encoded:

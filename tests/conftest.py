@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from daemon.envelope import Request
 from daemon.ids import IdFactory
+from daemon.model import Request
 from daemon.runtime import Runtime
 from daemon.storage import Store, StoreOptions
 from schemas.wire import decode, encode

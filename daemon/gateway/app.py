@@ -42,6 +42,8 @@ HEARTBEAT_S = 30.0
 HARD_FRAME_FACTOR = 2
 COOKIE = "lodestone_access_token"
 _TICK_S = 0.1
+# How long /v1/health waits for the daemon's health before it answers 503.
+HEALTH_TIMEOUT_S = 2.0
 HTTP_STATUS: dict[str, int] = {
     ErrorCode.BAD_REQUEST: 400, ErrorCode.UNSUPPORTED_VERSION: 400, ErrorCode.UNKNOWN_OP: 400,
     ErrorCode.INVALID_ID: 400, ErrorCode.UNAUTHENTICATED: 401, ErrorCode.FORBIDDEN: 403,
@@ -188,18 +190,23 @@ class Gateway:
         grant = self._grant(bearer(request.headers.get("Authorization")))
         if grant is None:
             return self._unauthenticated()
-        reply = await self.relay({"op": "health"}, grant)
+        gateway = {
+            "connections": len(self.connections),
+            "max_connections": self.config.max_connections,
+            "in_flight": self.upstream.in_flight,
+            "http_in_flight": self.http_in_flight,
+            "buffered_event_bytes": sum(c.event_bytes for c in self.connections),
+            "replies_waiting": sum(c.replies_waiting for c in self.connections),
+            "prefixes": len(self.stream.index),
+            "counters": dict(sorted(self.counters.items())),
+        }
+        try:
+            reply = await asyncio.wait_for(self.relay({"op": "health"}, grant), HEALTH_TIMEOUT_S)
+        except TimeoutError:
+            reply = error_reply(None, ErrorCode.TIMEOUT, f"the daemon did not answer within {HEALTH_TIMEOUT_S:g} s",
+                                True)
         report = {
-            "gateway": {
-                "connections": len(self.connections),
-                "max_connections": self.config.max_connections,
-                "in_flight": self.upstream.in_flight,
-                "http_in_flight": self.http_in_flight,
-                "buffered_event_bytes": sum(c.event_bytes for c in self.connections),
-                "replies_waiting": sum(c.replies_waiting for c in self.connections),
-                "prefixes": len(self.stream.index),
-                "counters": dict(sorted(self.counters.items())),
-            },
+            "gateway": gateway,
             "daemon": {"reachable": bool(reply.get("ok")), "health": reply.get("result"),
                        "error": reply.get("error")},
         }

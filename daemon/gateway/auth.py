@@ -32,7 +32,6 @@ NOTICE_TOPICS = {
     "telemetry.": "Telemetry",
     "telemetry_by_agent.": "Telemetry",
 }
-_RANK = {"read": 1, "write": 2, "admin": 3}
 
 
 @dataclass(frozen=True)
@@ -135,7 +134,3 @@ def bearer(header: str | None) -> str | None:
     scheme, _, token = header.strip().partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 
-
-def scope_at_least(grant: Grant, scope: str) -> bool:
-    """Whether ``grant``'s scope includes ``scope``."""
-    return _RANK[grant.scope] >= _RANK[scope]

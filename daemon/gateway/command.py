@@ -13,6 +13,7 @@ from daemon.config import load_config
 from daemon.errors import ConfigError
 from daemon.gateway.config import DEFAULT_LISTEN, SCOPES, GatewayConfig, new_token, with_overrides
 
+EXIT_SYSTEM = 71
 EXIT_CONFIG = 78
 
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace, gateway: GatewayConfig, rpc: str, pub: str, da
         return EXIT_CONFIG
     except OSError as exc:
         print(f"lodestone gateway: cannot listen on {gateway.listen or DEFAULT_LISTEN}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_SYSTEM
 
 
 def token(args: argparse.Namespace) -> int:

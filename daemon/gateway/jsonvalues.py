@@ -23,14 +23,14 @@ def to_json(value: Any) -> Any:
     """A decoded msgpack value as plain JSON data."""
     if isinstance(value, dict):
         return {_key(key): to_json(item) for key, item in value.items()}
+    if isinstance(value, msgpack.ExtType):  # a named tuple: before the tuples
+        return {"$ext": {"type": value.code, "data": value.data.hex()}}
     if isinstance(value, list | tuple):
         return [to_json(item) for item in value]
     if isinstance(value, bytes):
         return {"$bytes": value.hex()}
     if isinstance(value, float) and not math.isfinite(value):
         return {"$float": "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")}
-    if isinstance(value, msgpack.ExtType):
-        return {"$ext": {"type": value.code, "data": value.data.hex()}}
     if isinstance(value, msgpack.Timestamp):
         return {"$ext": {"type": -1, "data": value.to_bytes().hex()}}
     return value

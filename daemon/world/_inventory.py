@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemon.errors import Conflict
+from daemon import Conflict
 
 Stack = dict[str, Any]
 

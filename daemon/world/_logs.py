@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemon.objects import ObjectStorage
+from daemon import ObjectStorage
 from schemas.records import RecordType
 
 

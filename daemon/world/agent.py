@@ -22,11 +22,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from daemon.classes import AlarmInfo, ObjectClass, Turn, op
-from daemon.errors import BadRequest, Conflict, NotFound, TooLarge
-from daemon.objects import ObjectRef
+from daemon import (
+    AlarmInfo,
+    Args,
+    BadRequest,
+    Conflict,
+    NotFound,
+    ObjectClass,
+    ObjectRef,
+    Options,
+    TooLarge,
+    Turn,
+    check_name,
+    op,
+)
 from daemon.world import _inventory, _logs
-from daemon.world._args import Args, Options, check_name
 from schemas.agent import AGENT_STATE, TASK_STATUSES, TASK_TYPES
 from schemas.records import RecordType
 from schemas.world import AGENT_DEATH, AGENT_EVENT, AGENT_TASK
@@ -69,6 +79,10 @@ class Agent(ObjectClass):
 
     name = "Agent"
     records: ClassVar[Mapping[str, RecordType]] = {"state": AGENT_STATE}
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        AgentOptions.parse(options)
 
     def __init__(self, ref: ObjectRef, options: Mapping[str, Any]) -> None:
         super().__init__(ref, options)

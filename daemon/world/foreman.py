@@ -23,10 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.classes import ObjectClass, Turn, op
-from daemon.errors import NotFound
-from daemon.objects import ObjectRef
-from daemon.world._args import Args, Options
+from daemon import Args, NotFound, ObjectClass, ObjectRef, Options, Turn, op
 from daemon.world._grid import Grid
 from schemas.agent import TASK_TYPES
 from schemas.world import ASSIGNMENT, FOREMAN_ENTRY
@@ -56,6 +53,10 @@ class Foreman(ObjectClass):
     """Knows every agent that has sent a heartbeat; finds the nearest; assigns tasks."""
 
     name = "Foreman"
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        ForemanOptions.parse(options)
 
     def __init__(self, ref: ObjectRef, options: Mapping[str, Any]) -> None:
         super().__init__(ref, options)

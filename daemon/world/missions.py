@@ -18,11 +18,10 @@ same turn, and ``mission.completed.<id>`` is published after that commits.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from daemon.classes import ObjectClass, Turn, op
-from daemon.errors import Conflict, NotFound
-from daemon.world._args import Args
+from daemon import Args, ConfigError, Conflict, NotFound, ObjectClass, Turn, op
 from schemas.world import MISSION, MISSION_STATUSES, OBJECTIVE_STATUSES, OBJECTIVE_TYPES
 
 MAX_OBJECTIVES = 256
@@ -37,6 +36,11 @@ class MissionControl(ObjectClass):
     """Plans missions and completes them when their objectives are done."""
 
     name = "MissionControl"
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        if options:
+            raise ConfigError("[classes.options.MissionControl] takes no options")
 
     def _load(self, turn: Turn, mission_id: str) -> dict[str, Any]:
         mission = turn.storage.get_record(f"mission/{mission_id}", MISSION)

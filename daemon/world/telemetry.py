@@ -27,9 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.classes import AlarmInfo, ObjectClass, Turn, op
-from daemon.objects import ObjectRef
-from daemon.world._args import MAX_ITEMS, Args, Options
+from daemon import MAX_ITEMS, AlarmInfo, Args, ObjectClass, ObjectRef, Options, Turn, op
 from schemas.world import TELEMETRY_EVENT, TELEMETRY_STATS
 
 
@@ -54,6 +52,10 @@ class Telemetry(ObjectClass):
     """A log of what agents did, queried by agent, by type and time, and summed per agent."""
 
     name = "Telemetry"
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        TelemetryOptions.parse(options)
 
     def __init__(self, ref: ObjectRef, options: Mapping[str, Any]) -> None:
         super().__init__(ref, options)

@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from daemon.alarms import RetryPolicy
-from daemon.classes import AlarmInfo, ObjectClass, Turn
-from daemon.envelope import Request
 from daemon.ids import IdFactory
-from daemon.objects import ObjectRef
-from daemon.runtime import Runtime, RuntimeOptions
+from daemon.model import ObjectRef, Request
+from daemon.runtime import RetryPolicy, Runtime, RuntimeOptions
+from daemon.runtime.classes import AlarmInfo, ObjectClass, Turn
+from daemon.runtime.object_storage import ObjectStorage
 from daemon.storage import Store, StoreOptions
 from tests.conftest import SECRET, call, error_code, ok
 
@@ -191,7 +190,7 @@ def test_delete_inside_a_failing_handler_stops_retries(alarm_runtime: Runtime, c
 def test_set_inside_a_failing_turn_leaves_no_alarm(alarm_runtime: Runtime) -> None:
     ref = ObjectRef("Recorder", alarm_runtime.ids.from_name("Recorder", "x"), "x")
     cycle = alarm_runtime.store.begin()
-    storage = cycle.storage(ref)
+    storage = ObjectStorage(cycle, ref)
     storage.set_alarm(5_000_000)
     assert storage.get_alarm() == 5_000_000
     cycle.commit()  # the turn "failed": its change set was never applied

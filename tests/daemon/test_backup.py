@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from daemon.backup import Refused, backup, restore
+from daemon.datadir.backup import Refused, backup, restore
+from daemon.datadir.progress import Progress
+from daemon.datadir.verify import verify
 from daemon.errors import DataDirLocked
-from daemon.progress import Progress
 from daemon.storage import LOCK_FILE
-from daemon.verify import verify
 from tests.daemon.test_verify import make_data_dir
 
 

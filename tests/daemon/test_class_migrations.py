@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from daemon.class_migrations import Step, apply, load_state, parse_steps
+from daemon.config import parse_steps
+from daemon.datadir.class_migrations import apply, load_state
 from daemon.errors import ConfigError
 from daemon.ids import IdFactory
+from daemon.model import Step
 from daemon.runtime import Runtime
 from daemon.storage import Store, StoreOptions
 from tests.conftest import SECRET, call, error_code, ok

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from daemon.classes import ObjectClass, Turn, op
 from daemon.errors import Conflict
 from daemon.ids import IdFactory
-from daemon.objects import ObjectRef
+from daemon.model import ObjectRef
 from daemon.runtime import Runtime, RuntimeOptions
+from daemon.runtime.classes import ObjectClass, Turn, op
 from daemon.storage import Store, StoreOptions
 from tests.conftest import SECRET, call, error_code, ok
 
@@ -108,7 +108,7 @@ def test_re_entrant_calls_are_refused(wallets: Runtime) -> None:
 
 
 def test_notices_are_published_only_for_turns_that_commit(wallets: Runtime) -> None:
-    from daemon.envelope import Request
+    from daemon.model import Request
 
     result = wallets.run_cycle([
         Request(1, "Wallet.deposit", wallet("ann"), {"amount": 1}, None),

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lmdb
-
-from daemon.backup import backup, restore
-from daemon.envelope import Request
+from daemon.datadir.backup import backup, restore
+from daemon.datadir.progress import Progress
 from daemon.ids import IdFactory
-from daemon.progress import Progress
+from daemon.model import Request
 from daemon.runtime import Runtime
-from daemon.storage import META_DB, Store, StoreOptions
+from daemon.storage import Store, StoreOptions
 from tests.conftest import SECRET, call, ok
 
 AGENT = {"class": "Agent", "name": "steve"}
@@ -66,16 +64,3 @@ def test_a_restored_backup_numbers_on_from_the_commit_it_copied(tmp_path: Path) 
     assert store.commit_seq == last
     assert put_commit(Runtime(store, IdFactory(SECRET), "test"), 9) == last + 1
     store.close()
-
-
-def test_data_that_counted_its_own_commits_goes_on_from_its_count(tmp_path: Path) -> None:
-    """An earlier Lodestone kept ``commit_seq`` in _meta and wrote it every commit."""
-    opened(tmp_path / "data").close()
-    with lmdb.open(str(tmp_path / "data" / "lmdb"), max_dbs=8) as env, env.begin(write=True) as txn:
-        txn.put(b"commit_seq", (500).to_bytes(8, "big"), db=env.open_db(META_DB, txn=txn))
-    store = opened(tmp_path / "data")
-    assert store.commit_seq == 500
-    assert put_commit(Runtime(store, IdFactory(SECRET), "test"), 1) == 501
-    store.close()
-    with lmdb.open(str(tmp_path / "data" / "lmdb"), max_dbs=8) as env, env.begin() as txn:
-        assert txn.get(b"commit_seq", db=env.open_db(META_DB, txn=txn)) is None

@@ -9,6 +9,7 @@ import pytest
 from daemon.cli import EXIT_CONFIG, main
 from daemon.config import Config, load_config, metrics_address, reloaded
 from daemon.errors import ConfigError
+from daemon.runtime.classes import load_classes
 
 
 def test_defaults_are_loopback_and_a_local_data_dir() -> None:
@@ -98,11 +99,38 @@ def test_the_built_in_classes_load_first_unless_turned_off(tmp_path: Path) -> No
 def test_bad_built_in_class_options_are_refused(tmp_path: Path, text: str, words: str) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=words):
-        load_config(path, {}, {})
+    with pytest.raises(ConfigError, match=words):  # when the file is read, or when the classes load
+        config = load_config(path, {}, {})
+        load_classes(config.class_modules, config.class_options)
 
 
 def test_options_are_not_checked_when_the_built_in_classes_are_off(tmp_path: Path) -> None:
     path = tmp_path / "lodestone.toml"
     path.write_text("[classes]\nbuiltin = false\n[classes.options.Agent]\nheartbeat = 5\n")
     assert load_config(path, {}, {}).class_options["Agent"] == {"heartbeat": 5}
+
+
+def test_every_setting_can_come_from_the_environment_between_the_file_and_the_flags(tmp_path: Path) -> None:
+    path = tmp_path / "lodestone.toml"
+    path.write_text('rpc = "tcp://127.0.0.1:6000"\nmax_frame_bytes = 1000\n[classes]\nallow_undeclared = true\n')
+    environ = {
+        "LODESTONE_RPC": "tcp://127.0.0.1:6001",
+        "LODESTONE_PUB": "tcp://127.0.0.1:6002",
+        "LODESTONE_MAX_FRAME_BYTES": "2048",
+        "LODESTONE_CLASSES_ALLOW_UNDECLARED": "false",
+        "LODESTONE_CLASSES_DECLARED": '["Chest"]',
+        "STATE_DIRECTORY": "/srv/state",
+    }
+    config = load_config(path, {"pub": "tcp://127.0.0.1:6003"}, environ)
+    assert config.rpc == "tcp://127.0.0.1:6001"  # the environment beats the file
+    assert config.pub == "tcp://127.0.0.1:6003"  # a flag beats the environment
+    assert config.max_frame_bytes == 2048 and config.allow_undeclared_classes is False
+    assert config.declared_classes == ("Chest",)
+    assert config.data_dir == Path("/srv/state")
+
+
+def test_a_bad_environment_value_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="LODESTONE_MAX_FRAME_BYTES"):
+        load_config(None, {}, {"LODESTONE_MAX_FRAME_BYTES": "lots"})
+    with pytest.raises(ConfigError, match="LODESTONE_CYCLE_MAX_REQUESTS"):
+        load_config(None, {}, {"LODESTONE_CYCLE_MAX_REQUESTS": "0"})

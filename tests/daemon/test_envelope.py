@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.envelope import Request, _refusal, parse
+from daemon.model import Request
+from daemon.server.envelope import _refusal, parse
 
 LIMIT = 1024
 

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.envelope import Request
+from daemon.model import Request
 from daemon.runtime import Runtime
 from tests.conftest import as_sent, ok
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
-from daemon.logs import JournalFormatter, stderr_is_journal, syslog_priority
+from daemon.service.logs import JournalFormatter, stderr_is_journal, syslog_priority
 
 
 def record(level: int, message: str, exc_info: bool = False) -> logging.LogRecord:
@@ -40,3 +41,10 @@ def test_journal_stream_must_name_the_stream_itself(tmp_path: Path) -> None:
         assert not stderr_is_journal({"JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino + 1}"}, stream.fileno())
         assert not stderr_is_journal({"JOURNAL_STREAM": "garbage"}, stream.fileno())
         assert not stderr_is_journal({}, stream.fileno())
+
+
+def test_lines_not_bound_for_the_journal_carry_the_time() -> None:
+    from daemon.service.logs import terminal_formatter
+
+    line = terminal_formatter().format(record(logging.WARNING, "disk nearly full"))
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING \S+: disk nearly full$", line), line

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.notify import Notifier, Watchdog, watchdog_interval
+from daemon.service.notify import Notifier, Watchdog, watchdog_interval
 
 
 @pytest.fixture

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from daemon.datadir.progress import Progress
+from daemon.datadir.record_migration import migrate
 from daemon.errors import BadData
-from daemon.objects import ObjectRef
-from daemon.progress import Progress
-from daemon.record_migration import migrate
+from daemon.model import ObjectRef
 from daemon.runtime import Runtime
+from daemon.runtime.object_storage import ObjectStorage
 from daemon.storage import Store
 from schemas.agent import AGENT_STATE
 from tests.conftest import call, ok
@@ -24,7 +25,7 @@ def store_raw(runtime: Runtime, name: str, packed: bytes) -> None:
     """Store already-encoded bytes under ``state``, as an older Lodestone would have."""
     ref = ObjectRef("Steve", runtime.ids.from_name("Steve", name), name)
     cycle = runtime.store.begin()
-    storage = cycle.storage(ref)
+    storage = ObjectStorage(cycle, ref)
     storage.put_record("state", AGENT_STATE, AGENT_STATE.decode(packed))
     change = storage.changes.entries[b"state"]
     change.packed = packed
@@ -42,7 +43,7 @@ def test_a_read_migrates_and_the_next_write_stores_the_current_version(runtime: 
     assert state_version(runtime, "old") == 1
     ref = ObjectRef("Steve", runtime.ids.from_name("Steve", "old"), "old")
     cycle = runtime.store.begin()
-    storage = cycle.storage(ref)
+    storage = ObjectStorage(cycle, ref)
     state = storage.get_record("state", AGENT_STATE)
     assert state is not None and state["inventory"] == [] and state["maxHealth"] == 20
     state["health"] = 16

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from daemon.scheduler import AlarmScheduler
+from daemon.server.alarm_clock import AlarmScheduler
 
 
 def now_ms() -> int:

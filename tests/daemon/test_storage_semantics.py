@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from daemon.envelope import Request
+from daemon.model import Request
 from daemon.runtime import Runtime
 from tests.conftest import as_sent, call, error_code, ok
 
@@ -243,12 +243,13 @@ def test_a_target_by_id_reaches_the_same_object_as_by_name(runtime: Runtime) -> 
 
 def test_only_reads_of_committed_data_are_answered_before_the_commit(runtime: Runtime) -> None:
     ok(op(runtime, "storage.put", key="a", value=1))
-    early: list[int] = []
-    result = runtime.run_cycle([
+    cycle = runtime.cycle([
         Request(1, "storage.get", AGENT, {"key": "a"}, None),
         Request(2, "storage.list", AGENT, {}, None),
         Request(3, "storage.put", AGENT, {"key": "a", "value": 2}, None),
         Request(4, "storage.get", AGENT, {"key": "a"}, None),
-    ], early=lambda index, reply: early.append(index))
+    ])
+    early = cycle.run_turns()
+    result = cycle.commit()
     assert early == [0, 1] and result.sent_early == {0, 1}
     assert as_sent(result.replies[3])["result"] == {"found": True, "value": 2}

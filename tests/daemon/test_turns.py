@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from daemon.classes import AlarmInfo, ObjectClass, Turn, op
-from daemon.envelope import Request
 from daemon.errors import Conflict
 from daemon.ids import IdFactory
-from daemon.objects import ObjectRef
+from daemon.model import ObjectRef, Request
 from daemon.runtime import Runtime
+from daemon.runtime.classes import AlarmInfo, ObjectClass, Turn, op
 from daemon.storage import Store, StoreOptions
 from tests.conftest import SECRET, call, ok
 

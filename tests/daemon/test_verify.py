@@ -10,11 +10,11 @@ import msgpack
 import pytest
 
 from daemon.cli import EXIT_BAD_DATA, main
+from daemon.datadir.progress import Progress
+from daemon.datadir.verify import NotADataDirectory, verify
 from daemon.ids import IdFactory
-from daemon.progress import Progress
 from daemon.runtime import Runtime
 from daemon.storage import Store, StoreOptions
-from daemon.verify import NotADataDirectory, verify
 from tests.conftest import SECRET, call, ok
 
 

@@ -247,3 +247,31 @@ def test_inspect_prints_an_objects_id_alarm_and_entries(
     shown = json.loads(capsys.readouterr().out)
     assert shown == {"class": "Horse", "name": "bolt", "id": object_id, "alarm_at_ms": 9_000_000_000_000,
                      "entries": {"name": "Bolt"}, "truncated": True}
+
+
+def test_a_readonly_request_may_read_but_any_op_that_writes_is_forbidden(daemon: DaemonProcess) -> None:
+    """What the gateway sends for a read-scoped token: the daemon, which knows which ops write, refuses."""
+    sock: zmq.Socket[bytes]
+    with zmq.Context.instance().socket(zmq.REQ) as sock:
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(daemon.rpc)
+
+        def send(op: str, args: dict[str, object], target: dict[str, str] | None = None) -> dict[str, object]:
+            message = {"v": 1, "id": 1, "op": op, "args": args, "readonly": True}
+            if target is not None:
+                message["target"] = target
+            sock.send(encode(message))
+            assert sock.poll(5000)
+            reply: dict[str, object] = decode(sock.recv())
+            return reply
+
+        chest = {"class": "Chest", "name": "c"}
+        refused = send("storage.put", {"key": "k", "value": 1}, chest)
+        assert refused["ok"] is False and refused["error"]["code"] == "FORBIDDEN"  # type: ignore[index]
+        refused = send("Agent.init", {}, {"class": "Agent", "name": "steve"})
+        assert refused["error"]["code"] == "FORBIDDEN"  # type: ignore[index]
+        assert send("storage.get", {"key": "k"}, chest) == {"v": 1, "id": 1, "ok": True, "result": {"found": False}}
+        assert send("objects.list", {"class": "Agent"})["result"] == {"objects": []}
+        sock.send(encode({"v": 1, "id": 2, "op": "ping", "args": {}, "readonly": 1}))
+        assert sock.poll(5000)
+        assert decode(sock.recv())["error"]["code"] == "BAD_REQUEST"

@@ -10,8 +10,10 @@ from pathlib import Path
 import msgpack
 
 from daemon.ids import IdFactory
-from daemon.objects import ObjectRef
-from daemon.storage import META_DB, Store, StoreOptions
+from daemon.model import ObjectRef
+from daemon.runtime.object_storage import ObjectStorage
+from daemon.storage import Store, StoreOptions
+from daemon.storage.meta import META_DB
 from schemas.agent import AGENT_STATE
 from tests.conftest import REPO, SECRET, DaemonProcess
 
@@ -35,7 +37,7 @@ def seed_v1_agents(data_dir: Path) -> IdFactory:
             cycle = store.begin(1000)
             for i in range(start, start + 1000):
                 name = f"steve-{i}"
-                storage = cycle.storage(ObjectRef("Steve", ids.from_name("Steve", name), name))
+                storage = ObjectStorage(cycle, ObjectRef("Steve", ids.from_name("Steve", name), name))
                 storage.put("state", {"_type": "AgentState", "_v": 1, "health": i % 20,
                                       "position": {"x": i, "y": 64, "z": -i}})
                 cycle.apply(storage.changes)
@@ -54,7 +56,7 @@ def versions(data_dir: Path, ids: IdFactory) -> dict[str, list[int]]:
         cycle = store.begin(OBJECTS)
         for i in range(OBJECTS):
             name = f"steve-{i}"
-            packed = cycle.storage(ObjectRef("Steve", ids.from_name("Steve", name), name)).get_packed("state")
+            packed = ObjectStorage(cycle, ObjectRef("Steve", ids.from_name("Steve", name), name)).get_packed("state")
             assert packed is not None, name
             record = msgpack.unpackb(packed)
             assert record["health"] == i % 20 and record["position"]["x"] == i, name

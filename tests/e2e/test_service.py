@@ -217,5 +217,5 @@ def test_log_lines_carry_syslog_priorities_when_stderr_is_the_journal(
     service.start()
     assert service.stop() == 0
     lines = stderr.read_text().splitlines()
-    assert "<6>daemon.app: stopped cleanly" in lines
+    assert "<6>daemon.service.app: stopped cleanly" in lines
     assert lines and all(line.startswith("<") for line in lines), lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from daemon.classes import AlarmInfo, ObjectClass, Turn
+from daemon import AlarmInfo, ObjectClass, Turn
 
 
 class Counter(ObjectClass):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from daemon.classes import ObjectClass
+from daemon.runtime.classes import ObjectClass
 from schemas.agent import AGENT_STATE
 from schemas.records import RecordType
 

@@ -9,10 +9,10 @@ from typing import Any
 import msgpack
 import pytest
 
-from daemon.classes import load_classes
-from daemon.envelope import Request
 from daemon.ids import IdFactory
+from daemon.model import Request
 from daemon.runtime import Runtime, RuntimeOptions
+from daemon.runtime.classes import load_classes
 from daemon.storage import Store, StoreOptions
 from tests.conftest import SECRET, as_sent
 

@@ -9,7 +9,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from daemon.envelope import Request
+from daemon.model import Request
 from schemas.agent import AGENT_STATE
 from tests.daemon.world.conftest import START_MS, World, make_world
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from daemon.objects import ObjectStorage
+from daemon.runtime.object_storage import ObjectStorage
 from tests.daemon.world.conftest import START_MS, World, make_world
 
 FOREMAN = {"class": "Foreman", "name": "global"}
@@ -161,7 +161,7 @@ def test_an_assignment_that_cannot_complete_records_nothing(crowded: World) -> N
     assert code == "NOT_FOUND" and "ghost has not spawned" in message
     assert crowded.error("Foreman.assign", agent="steve", type="mine", target="iron")[0] == "TOO_LARGE"
     assert crowded.keys("Foreman", "global") == keys and crowded.keys("Agent", "ghost") == []
-    assert [name for _, name in crowded.runtime.list_objects("Agent", None, 10)] == ["steve"]
+    assert [name for _, name in crowded.runtime.store.snapshot().list_objects("Agent", None, 10)] == ["steve"]
     assert len(crowded.ok("Agent.task.list", "steve")["tasks"]) == 1
 
 

@@ -104,12 +104,14 @@ public final class LodestoneClient implements AutoCloseable {
      */
     <T> CompletableFuture<T> submit(String op, Target target, Map<String, ?> args, CallOptions options,
             Function<Object, T> convert) {
-        return submit(op, target, args, options, Wire.WRITE_OPS.contains(op), convert);
+        // Any op may write (an operator's own class ops too): without a key it is never sent twice.
+        return submit(op, target, args, options, true, convert);
     }
 
     /**
      * {@link #submit(String, Target, Map, CallOptions, Function)} for an op whose kind the caller
-     * knows: a {@code write} carries an idempotency key (and without one is never sent twice).
+     * knows: a read may be resent as it is; a {@code write} is resent only under its idempotency key.
+     * Every call carries a key while retries are on, so a retry is applied once whatever the op.
      */
     <T> CompletableFuture<T> submit(String op, Target target, Map<String, ?> args, CallOptions options,
             boolean write, Function<Object, T> convert) {
@@ -123,7 +125,7 @@ public final class LodestoneClient implements AutoCloseable {
         long id = ids.incrementAndGet();
         int callRetries = options.retriesOr(retries);
         String idem = options.idempotencyKey();
-        if (idem == null && write && idempotency && callRetries > 0) {
+        if (idem == null && idempotency && callRetries > 0) {
             idem = UUID.randomUUID().toString().replace("-", "");
         }
         byte[] body;
@@ -148,17 +150,17 @@ public final class LodestoneClient implements AutoCloseable {
 
     /** The daemon's protocol versions and software version: {@code {"protocol": [1], "version"}}. */
     public CompletableFuture<Map<String, Object>> ping() {
-        return submit("ping", null, null, CallOptions.DEFAULTS, result -> Results.map(result, "ping"));
+        return submit("ping", null, null, CallOptions.DEFAULTS, false, result -> Results.map(result, "ping"));
     }
 
     /** The daemon's storage figures and counters: {@code {"storage", "counters", "last_commit_ms"}}. */
     public CompletableFuture<Map<String, Object>> stats() {
-        return submit("stats", null, null, CallOptions.DEFAULTS, result -> Results.map(result, "stats"));
+        return submit("stats", null, null, CallOptions.DEFAULTS, false, result -> Results.map(result, "stats"));
     }
 
     /** The daemon's health: {@code {"status": "ok" or "warning", "warnings", ...}} (docs/protocol.md). */
     public CompletableFuture<Map<String, Object>> health() {
-        return submit("health", null, null, CallOptions.DEFAULTS, result -> Results.map(result, "health"));
+        return submit("health", null, null, CallOptions.DEFAULTS, false, result -> Results.map(result, "health"));
     }
 
     /** The id of {@code name} in {@code className}: always the same for the same name, in this deployment. */
@@ -180,7 +182,7 @@ public final class LodestoneClient implements AutoCloseable {
     }
 
     private CompletableFuture<String> idCall(String op, Map<String, Object> args) {
-        return submit(op, null, args, CallOptions.DEFAULTS,
+        return submit(op, null, args, CallOptions.DEFAULTS, false,
                 result -> Results.string(Results.field(result, "id", op), op + " id"));
     }
 
@@ -194,7 +196,7 @@ public final class LodestoneClient implements AutoCloseable {
             args.put("after", after);
         }
         args.put("limit", limit);
-        return submit("objects.list", null, args, CallOptions.DEFAULTS, result -> {
+        return submit("objects.list", null, args, CallOptions.DEFAULTS, false, result -> {
             List<StoredObject> objects = new ArrayList<>();
             for (Object item : Results.list(Results.field(result, "objects", "objects.list"), "objects")) {
                 Map<String, Object> fields = Results.map(item, "objects.list entry");
@@ -216,7 +218,7 @@ public final class LodestoneClient implements AutoCloseable {
             args.put("due_by_ms", dueByMs);
         }
         args.put("limit", limit);
-        return submit("alarms.list", null, args, CallOptions.DEFAULTS, result -> {
+        return submit("alarms.list", null, args, CallOptions.DEFAULTS, false, result -> {
             List<Alarm> alarms = new ArrayList<>();
             for (Object item : Results.list(Results.field(result, "alarms", "alarms.list"), "alarms")) {
                 alarms.add(Alarm.fromWire(Results.map(item, "alarms.list entry")));
@@ -357,7 +359,7 @@ public final class LodestoneClient implements AutoCloseable {
         }
 
         /**
-         * Whether writes carry a fresh idempotency key (default on). Off, a write is sent once
+         * Whether calls carry a fresh idempotency key (default on). Off, a write is sent once
          * (never again after a timeout or a lost connection, since it might apply twice) and a
          * lost reply fails it with {@link LodestoneTimeoutException}; reads are retried either way.
          */

@@ -52,14 +52,14 @@ public final class ObjectHandle {
 
     /** The value of {@code key}, or {@code fallback} if it is not stored. */
     public CompletableFuture<Object> get(String key, Object fallback) {
-        return client.submit("storage.get", target, args("key", key), options, result ->
+        return client.submit("storage.get", target, args("key", key), options, false, result ->
                 Results.bool(Results.field(result, "found", "storage.get"), "found")
                         ? Results.field(result, "value", "storage.get") : fallback);
     }
 
     /** The stored keys among {@code keys} (at most 128) and their values, in key byte order. */
     public CompletableFuture<Map<String, Object>> getMany(Collection<String> keys) {
-        return client.submit("storage.get", target, args("keys", new ArrayList<>(keys)), options, result ->
+        return client.submit("storage.get", target, args("keys", new ArrayList<>(keys)), options, false, result ->
                 Collections.unmodifiableMap(new LinkedHashMap<>(
                         Results.map(Results.field(result, "values", "storage.get"), "values"))));
     }
@@ -68,24 +68,24 @@ public final class ObjectHandle {
     public CompletableFuture<Void> put(String key, Object value) {
         Map<String, Object> args = args("key", key);
         args.put("value", value);
-        return client.submit("storage.put", target, args, options, result -> null);
+        return client.submit("storage.put", target, args, options, true, result -> null);
     }
 
     /** Store every pair (at most 128), all or none; completes once they are durable. */
     public CompletableFuture<Void> putMany(Map<String, ?> entries) {
-        return client.submit("storage.put", target, args("entries", new LinkedHashMap<>(entries)), options,
+        return client.submit("storage.put", target, args("entries", new LinkedHashMap<>(entries)), options, true,
                 result -> null);
     }
 
     /** Delete {@code key}; whether it existed. */
     public CompletableFuture<Boolean> delete(String key) {
-        return client.submit("storage.delete", target, args("key", key), options,
+        return client.submit("storage.delete", target, args("key", key), options, true,
                 result -> Results.bool(Results.field(result, "deleted", "storage.delete"), "deleted"));
     }
 
     /** Delete {@code keys} (at most 128); how many existed. */
     public CompletableFuture<Long> deleteMany(Collection<String> keys) {
-        return client.submit("storage.delete", target, args("keys", new ArrayList<>(keys)), options,
+        return client.submit("storage.delete", target, args("keys", new ArrayList<>(keys)), options, true,
                 result -> Results.integer(Results.field(result, "deleted", "storage.delete"), "deleted"));
     }
 
@@ -96,7 +96,7 @@ public final class ObjectHandle {
 
     /** The entries in the range and order {@code range} gives. */
     public CompletableFuture<List<Map.Entry<String, Object>>> list(ListOptions range) {
-        return client.submit("storage.list", target, range.toArgs(), options, result -> {
+        return client.submit("storage.list", target, range.toArgs(), options, false, result -> {
             List<Map.Entry<String, Object>> entries = new ArrayList<>();
             for (Object item : Results.list(Results.field(result, "entries", "storage.list"), "entries")) {
                 List<Object> pair = Results.list(item, "storage.list entry");
@@ -112,7 +112,7 @@ public final class ObjectHandle {
 
     /** Delete every key of the object (and its alarm). */
     public CompletableFuture<Void> deleteAll() {
-        return client.submit("storage.delete_all", target, null, options, result -> null);
+        return client.submit("storage.delete_all", target, null, options, true, result -> null);
     }
 
     /**
@@ -120,7 +120,7 @@ public final class ObjectHandle {
      * {@link ConflictException} (nothing written) if one does not.
      */
     public CompletableFuture<Void> transaction(Transaction transaction) {
-        return client.submit("storage.transaction", target, transaction.toArgs(), options, result -> null);
+        return client.submit("storage.transaction", target, transaction.toArgs(), options, true, result -> null);
     }
 
     /**
@@ -129,7 +129,7 @@ public final class ObjectHandle {
      * {@code alarm.<class>.<id>} on the change stream and clears the alarm.
      */
     public CompletableFuture<Void> setAlarm(long atMs) {
-        return client.submit("alarm.set", target, args("at_ms", atMs), options, result -> null);
+        return client.submit("alarm.set", target, args("at_ms", atMs), options, true, result -> null);
     }
 
     /** {@link #setAlarm(long)} at {@code at}. */
@@ -139,7 +139,7 @@ public final class ObjectHandle {
 
     /** When the object's alarm is due (epoch milliseconds), or empty if it has none. */
     public CompletableFuture<OptionalLong> getAlarm() {
-        return client.submit("alarm.get", target, null, options, result -> {
+        return client.submit("alarm.get", target, null, options, false, result -> {
             Object at = Results.field(result, "at_ms", "alarm.get");
             return at == null ? OptionalLong.empty() : OptionalLong.of(Results.integer(at, "at_ms"));
         });
@@ -147,7 +147,7 @@ public final class ObjectHandle {
 
     /** Clear the object's alarm, if it has one. */
     public CompletableFuture<Void> deleteAlarm() {
-        return client.submit("alarm.delete", target, null, options, result -> null);
+        return client.submit("alarm.delete", target, null, options, true, result -> null);
     }
 
     private static Map<String, Object> args(String name, Object value) {

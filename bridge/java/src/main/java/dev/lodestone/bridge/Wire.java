@@ -2,24 +2,10 @@ package dev.lodestone.bridge;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Set;
 
 /** Wire protocol v1 envelopes: building requests and reading replies (docs/protocol.md). */
 final class Wire {
     static final int PROTOCOL_VERSION = 1;
-
-    /** Ops that change state: they carry an idempotency key so a retry is applied once. */
-    static final Set<String> WRITE_OPS = Set.of(
-            "storage.put", "storage.delete", "storage.delete_all", "storage.transaction",
-            "alarm.set", "alarm.delete",
-            // The built-in classes' writes (docs/protocol.md, "Built-in classes").
-            "Agent.init", "Agent.damage", "Agent.heal", "Agent.move", "Agent.blocks",
-            "Agent.inventory.add", "Agent.inventory.remove", "Agent.inventory.swap", "Agent.trade",
-            "Agent.task.assign", "Agent.task.update",
-            "Foreman.heartbeat", "Foreman.assign",
-            "MissionControl.create", "MissionControl.assign", "MissionControl.objective.update",
-            "MissionControl.fail",
-            "Telemetry.log", "Telemetry.log_many");
 
     private Wire() {
     }

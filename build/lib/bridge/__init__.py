@@ -1,0 +1,48 @@
+"""Python clients for Lodestone: synchronous, asyncio, and a change-stream subscriber."""
+
+from __future__ import annotations
+
+from bridge._common import DEFAULT_PUB, DEFAULT_RPC, target
+from bridge.aio import AsyncClient
+from bridge.client import Client, ObjectClient
+from bridge.errors import (
+    BadRequest,
+    Conflict,
+    Internal,
+    InvalidId,
+    LodestoneError,
+    NotFound,
+    Timeout,
+    TooLarge,
+    Unavailable,
+    UnknownOp,
+    UnsupportedVersion,
+)
+from bridge.subscriber import Event, Subscriber
+from bridge.world import AgentHandle, ForemanHandle, MissionControlHandle, TelemetryHandle
+
+__all__ = [
+    "DEFAULT_PUB",
+    "DEFAULT_RPC",
+    "AgentHandle",
+    "AsyncClient",
+    "BadRequest",
+    "Client",
+    "Conflict",
+    "Event",
+    "ForemanHandle",
+    "Internal",
+    "InvalidId",
+    "LodestoneError",
+    "MissionControlHandle",
+    "NotFound",
+    "ObjectClient",
+    "Subscriber",
+    "TelemetryHandle",
+    "Timeout",
+    "TooLarge",
+    "Unavailable",
+    "UnknownOp",
+    "UnsupportedVersion",
+    "target",
+]

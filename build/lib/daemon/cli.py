@@ -1,0 +1,348 @@
+"""The ``lodestone`` command: ``serve``, and operator commands against a running daemon.
+
+Exit codes: 0 success; 1 the daemon answered with an error (or a key was not
+found, or an operation was refused); 2 bad usage; 3 no reply from the daemon;
+65 ``verify`` found bad records, or the data is damaged or newer than this
+Lodestone (``serve``, ``migrate``); 71 the system refused something at start
+(an address in use, a full disk, a permission): worth retrying; 75 the data
+directory is in use; 78 the configuration is invalid. Every start-up error
+goes through :func:`start_failure`, the one place that picks its code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from daemon import __version__
+from daemon.config import DEFAULT_DATA_DIR, DEFAULT_PUB, DEFAULT_RPC, load_config
+from daemon.errors import ConfigError, DataDamaged, DataDirLocked, DataTooNew
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NO_REPLY = 3
+EXIT_BAD_DATA = 65
+EXIT_SYSTEM = 71
+EXIT_LOCKED = 75
+EXIT_CONFIG = 78
+
+
+def start_failure(exc: BaseException, doing: str = "refusing to start") -> int | None:
+    """Print why a command could not start and return its exit code; ``None`` if ``exc`` is not such an error."""
+    if isinstance(exc, ConfigError):
+        print(f"lodestone: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if isinstance(exc, DataDirLocked):
+        print(f"lodestone: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    if isinstance(exc, DataTooNew | DataDamaged):
+        print(f"lodestone: {doing}: {exc}", file=sys.stderr)
+        return EXIT_BAD_DATA
+    if isinstance(exc, OSError):
+        print(f"lodestone: {doing}: {exc}", file=sys.stderr)
+        return EXIT_SYSTEM
+    return None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lodestone",
+        description="Lodestone: durable state for game AI agents, on LMDB and ZeroMQ.",
+        epilog="Exit codes: 0 ok, 1 error reply, not found or refused, 2 usage, 3 no reply, "
+        "65 bad records found, or data damaged or newer than this Lodestone, 71 the system refused something "
+        "at start (address in use, disk full, permission), 75 data directory in use, 78 bad configuration. "
+        "Every setting can also come from a LODESTONE_<KEY> environment variable (flags > environment > "
+        "file > defaults).",
+    )
+    parser.add_argument("--version", action="version", version=f"lodestone {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the daemon in the foreground")
+    serve.add_argument("--config", type=Path, help="TOML configuration file")
+    serve.add_argument(
+        "--data-dir", help=f"data directory (default: $STATE_DIRECTORY or ./{DEFAULT_DATA_DIR})"
+    )
+    serve.add_argument("--rpc", help=f"ROUTER endpoint to bind (default {DEFAULT_RPC})")
+    serve.add_argument("--pub", help=f"PUB endpoint to bind (default {DEFAULT_PUB})")
+    serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+
+    def client_command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument(
+            "--endpoint", default=DEFAULT_RPC, help=f"daemon RPC endpoint (default {DEFAULT_RPC})"
+        )
+        sub.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply")
+        return sub
+
+    client_command("ping", "check that the daemon answers; print its versions")
+    client_command("stats", "print the daemon's counters and storage figures")
+    client_command("health", "print the daemon's health; exit 1 unless it is ok")
+    tail = commands.add_parser("tail", help="print the change stream, one JSON line per event",
+                               description="print the change stream, one JSON line per event, until interrupted")
+    tail.add_argument("prefix", metavar="TOPIC-PREFIX", nargs="?", default="change.",
+                      help="only topics starting with this (default change.; change.Agent. for one class)")
+    tail.add_argument("--pub", default=DEFAULT_PUB, help=f"daemon PUB endpoint (default {DEFAULT_PUB})")
+    tail.add_argument("--count", type=int, help="exit after this many events")
+
+    def data_command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("--config", type=Path, help="TOML configuration file to take data_dir from")
+        sub.add_argument(
+            "--data-dir", help=f"data directory (default: from --config, $STATE_DIRECTORY or ./{DEFAULT_DATA_DIR})"
+        )
+        return sub
+
+    backup = data_command("backup", "copy the data directory (live or not) to DEST: consistent and compacted")
+    backup.add_argument("dest", metavar="DEST", type=Path, help="a new directory for the backup")
+    restore = data_command("restore", "put the backup SRC into the data directory; refused while a daemon runs")
+    restore.add_argument("source", metavar="SRC", type=Path, help="a directory made by lodestone backup")
+    restore.add_argument("--force", action="store_true", help="replace the data the directory already holds")
+    data_command("verify", "check that every stored record decodes; print each one that does not")
+    migrate = data_command(
+        "migrate", "upgrade every declared record to its current version; the daemon must be stopped"
+    )
+    migrate.add_argument("--dry-run", action="store_true", help="count records per type and version; change nothing")
+    migrate.add_argument("--no-backup", action="store_true", help="skip the backup taken before migrating")
+    get = client_command("get", "print the value of KEY in an object (JSON)")
+    get.add_argument("class_name", metavar="CLASS")
+    get.add_argument("name", metavar="NAME")
+    get.add_argument("key", metavar="KEY")
+    put = client_command("put", "store VALUE (JSON, or a string with --string) under KEY")
+    put.add_argument("class_name", metavar="CLASS")
+    put.add_argument("name", metavar="NAME")
+    put.add_argument("key", metavar="KEY")
+    put.add_argument("value", metavar="VALUE")
+    put.add_argument("--string", action="store_true", help="store VALUE as a string, not JSON")
+    listing = client_command("list", "print an object's entries in key order, one JSON line each")
+    listing.add_argument("class_name", metavar="CLASS")
+    listing.add_argument("name", metavar="NAME")
+    listing.add_argument("--prefix")
+    listing.add_argument("--start")
+    listing.add_argument("--start-after")
+    listing.add_argument("--end")
+    listing.add_argument("--reverse", action="store_true")
+    listing.add_argument("--limit", type=int)
+    delete = client_command("delete", "delete KEYs from an object; print how many existed")
+    delete.add_argument("class_name", metavar="CLASS")
+    delete.add_argument("name", metavar="NAME")
+    delete.add_argument("keys", metavar="KEY", nargs="+")
+    alarm_list = client_command("alarms", "list stored alarms in due order, one JSON line each")
+    alarm_list.add_argument("--due", action="store_true", help="only alarms due now")
+    alarm_list.add_argument("--limit", type=int, default=1000)
+    objects = client_command("ls", "list the stored objects of CLASS (id and name)")
+    objects.add_argument("class_name", metavar="CLASS")
+    objects.add_argument("--limit", type=int, default=1000)
+    inspect = client_command("inspect", "print one object as JSON: its id, its alarm and its entries")
+    inspect.add_argument("class_name", metavar="CLASS")
+    inspect.add_argument("name", metavar="NAME")
+    inspect.add_argument("--limit", type=int, default=1000, help="most entries to print (default 1000)")
+    return parser
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$bytes": value.hex()}
+    return repr(value)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from daemon.service import app, logs
+
+    overrides = {"data_dir": args.data_dir, "rpc": args.rpc, "pub": args.pub, "log_level": args.log_level}
+    try:
+        config = load_config(args.config, overrides, os.environ)
+    except ConfigError as exc:
+        print(f"lodestone: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logs.configure_logging(config.log_level, os.environ)
+    try:
+        return app.run(config, lambda: load_config(args.config, overrides, os.environ))
+    except (ConfigError, DataDirLocked, DataTooNew, DataDamaged, OSError) as exc:
+        code = start_failure(exc)
+        assert code is not None
+        return code
+
+
+def _operate(args: argparse.Namespace) -> int:
+    from daemon.datadir.backup import backup, restore
+    from daemon.datadir.progress import Progress
+    from daemon.datadir.verify import verify
+    from daemon.errors import LodestoneError
+
+    try:
+        data_dir = load_config(args.config, {"data_dir": args.data_dir}, os.environ).data_dir
+    except ConfigError as exc:
+        print(f"lodestone: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    progress = Progress(sys.stderr)
+    try:
+        if args.command == "backup":
+            _print_json(vars(backup(data_dir, args.dest, progress)))
+        elif args.command == "restore":
+            _print_json(vars(restore(args.source, data_dir, progress, force=args.force)))
+        else:
+            report = verify(data_dir, progress, on_problem=print)
+            return 0 if report.ok else EXIT_BAD_DATA
+    except DataDirLocked as exc:
+        print(f"lodestone: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except (LodestoneError, OSError) as exc:
+        print(f"lodestone: {args.command}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from daemon.datadir.progress import Progress
+    from daemon.datadir.record_migration import migrate
+    from daemon.errors import LodestoneError
+    from daemon.runtime.classes import load_classes
+    from daemon.service.app import backup_first, store_options
+    from daemon.storage import Store
+
+    try:
+        config = load_config(args.config, {"data_dir": args.data_dir}, os.environ)
+        classes = load_classes(config.class_modules, config.class_options)
+    except ConfigError as exc:
+        return start_failure(exc) or EXIT_CONFIG
+    store = Store(config.data_dir, store_options(config))
+    try:
+        store.open()
+        if not args.dry_run and not args.no_backup:
+            print(f"backed up to {backup_first(store, 'migrate')}", file=sys.stderr)
+        report = migrate(store, classes, args.dry_run, Progress(sys.stderr))
+    except DataDirLocked as exc:
+        print(f"lodestone: {exc}; stop the daemon before migrating", file=sys.stderr)
+        return EXIT_LOCKED
+    except LodestoneError as exc:
+        print(f"lodestone: migrate: {exc}", file=sys.stderr)
+        return EXIT_BAD_DATA
+    except (DataTooNew, DataDamaged, OSError) as exc:
+        return start_failure(exc, "migrate") or EXIT_ERROR
+    finally:
+        store.close()
+    for line in report.lines():
+        print(line)
+    verb = "would upgrade" if args.dry_run else "upgraded"
+    print(f"{report.objects} objects, {verb} {report.stale() if args.dry_run else report.upgraded} records")
+    return 0
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from bridge import Subscriber
+
+    printed = 0
+    with Subscriber(args.pub, topics=(args.prefix,)) as subscriber:
+        try:
+            while args.count is None or printed < args.count:
+                event = subscriber.recv()
+                _print_json({"topic": event.topic, **event.body})
+                sys.stdout.flush()
+                printed += 1
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _client(args: argparse.Namespace) -> int:
+    from bridge import Client, LodestoneError, Timeout
+
+    with Client(args.endpoint, timeout=args.timeout, retries=0) as client:
+        try:
+            return _run_client_command(client, args)
+        except Timeout as exc:
+            print(f"lodestone: {exc}; is the daemon running?", file=sys.stderr)
+            return EXIT_NO_REPLY
+        except LodestoneError as exc:
+            print(f"lodestone: {exc.code}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+
+
+def _run_client_command(client: Any, args: argparse.Namespace) -> int:
+    if args.command == "ping":
+        _print_json(client.ping())
+        return 0
+    if args.command == "stats":
+        _print_json(client.stats())
+        return 0
+    if args.command == "health":
+        report = client.health()
+        _print_json(report)
+        return 0 if report.get("status") == "ok" else EXIT_ERROR
+    if args.command == "alarms":
+        alarm_args: dict[str, Any] = {"limit": args.limit}
+        if args.due:
+            alarm_args["due_by_ms"] = time.time_ns() // 1_000_000
+        for entry in client.call("alarms.list", args=alarm_args)["alarms"]:
+            _print_json(entry)
+        return 0
+    if args.command == "ls":
+        for entry in client.objects(args.class_name, limit=args.limit):
+            _print_json(entry)
+        return 0
+    obj = client.object(args.class_name, args.name)
+    if args.command == "inspect":
+        entries = obj.list(limit=args.limit + 1)
+        _print_json({
+            "class": args.class_name,
+            "name": args.name,
+            "id": client.id_from_name(args.class_name, args.name),
+            "alarm_at_ms": client.call("alarm.get", obj.target)["at_ms"],
+            "entries": dict(entries[: args.limit]),
+            "truncated": len(entries) > args.limit,
+        })
+        return 0
+    if args.command == "get":
+        missing = object()
+        value = obj.get(args.key, missing)
+        if value is missing:
+            print(f"lodestone: key {args.key!r} not found", file=sys.stderr)
+            return EXIT_ERROR
+        _print_json(value)
+    elif args.command == "put":
+        if args.string:
+            value = args.value
+        else:
+            try:
+                value = json.loads(args.value)
+            except json.JSONDecodeError as exc:
+                print(f"lodestone: VALUE is not JSON ({exc}); use --string to store text", file=sys.stderr)
+                return EXIT_USAGE
+        obj.put(args.key, value)
+    elif args.command == "list":
+        for key, value in obj.list(
+            start=args.start,
+            start_after=args.start_after,
+            end=args.end,
+            prefix=args.prefix,
+            reverse=args.reverse,
+            limit=args.limit,
+        ):
+            _print_json([key, value])
+    elif args.command == "delete":
+        _print_json(obj.delete_many(args.keys) if len(args.keys) > 1 else int(obj.delete(args.keys[0])))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``lodestone`` command; return its exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command in ("backup", "restore", "verify"):
+        return _operate(args)
+    if args.command == "migrate":
+        return _migrate(args)
+    if args.command == "tail":
+        return _tail(args)
+    return _client(args)

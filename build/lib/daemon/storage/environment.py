@@ -1,0 +1,214 @@
+"""The LMDB environment of one data directory: its lock, its system databases, its size.
+
+The runtime runs requests in *cycles*; :meth:`Store.begin` gives each cycle
+its one write transaction (:class:`~daemon.storage.transaction.CycleTransaction`),
+and :meth:`Store.snapshot` a read transaction for queries between cycles.
+
+Sub-databases are opened when an object is first touched, never at start-up.
+LMDB's per-transaction cost grows with ``max_dbs``, so the environment is
+opened with room for the objects it holds plus headroom, and reopened with
+twice the room between cycles when the headroom runs low.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lmdb
+
+from daemon.errors import DataDirLocked, DataTooNew, StorageError, Unavailable
+from daemon.model import Limits
+from daemon.storage import alarms, idempotency, meta
+from daemon.storage.registry import REGISTRY_DB
+from daemon.storage.snapshot import Snapshot
+from daemon.storage.transaction import CycleTransaction
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = "lodestone.lock"
+_SYSTEM_DBS = (meta.META_DB, REGISTRY_DB, idempotency.IDEM_DB, idempotency.EXPIRY_DB, alarms.ALARMS_DB, alarms.DUE_DB)
+_MIN_MAX_DBS = 1024
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """How the LMDB environment is opened; read once from the configuration."""
+
+    map_size: int = 1 << 30
+    max_map_size: int = 1 << 40
+    max_open_objects: int = 16_384
+    limits: Limits = field(default_factory=Limits)
+
+
+class Store:
+    """Owns the LMDB environment of one data directory.
+
+    Not thread-safe: one thread (the server loop) begins and ends every cycle.
+    """
+
+    def __init__(self, path: Path, options: StoreOptions) -> None:
+        self.path = path
+        self.options = options
+        self._env: lmdb.Environment | None = None
+        self._max_dbs = _MIN_MAX_DBS
+        self._map_size = options.map_size
+        self.handles: dict[str, lmdb._Database] = {}
+        self.system: dict[bytes, lmdb._Database] = {}
+        self._lock_fd: int | None = None
+        self.commit_base = 0
+
+    # lifecycle -----------------------------------------------------------
+    def open(self) -> None:
+        """Open (creating if needed) the environment and its system databases.
+
+        Takes an exclusive lock on the directory first: raises ``DataDirLocked``
+        if another process holds it. Raises ``DataTooNew`` if the data was
+        written by a newer storage format.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        self._open_env(self._max_dbs)
+        with self.env.begin(write=True) as txn:
+            meta_db = self.system[meta.META_DB]
+            stored = meta.read(txn, meta_db, meta.FORMAT)
+            if stored is None:
+                meta.write(txn, meta_db, meta.FORMAT, {"v": meta.FORMAT_VERSION})
+            elif stored["v"] > meta.FORMAT_VERSION:
+                raise DataTooNew(
+                    f"the data directory {self.path} has storage format {stored['v']}, newer "
+                    f"than this Lodestone's {meta.FORMAT_VERSION}; upgrade Lodestone"
+                )
+            self.commit_base = meta.commit_base(txn, meta_db)
+
+    def close(self) -> None:
+        """Close the environment and release the directory lock."""
+        self._close_env()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _lock(self) -> None:
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise DataDirLocked(
+                f"the data directory {self.path} is in use by another Lodestone process; "
+                "stop it first, or use another --data-dir"
+            ) from exc
+        self._lock_fd = fd
+
+    def _close_env(self) -> None:
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+            self.handles.clear()
+            self.system.clear()
+
+    @property
+    def commit_seq(self) -> int:
+        """The number of the last commit that wrote (see :data:`COMMIT_BASE`)."""
+        return self.commit_base + int(self.env.info()["last_txnid"])
+
+    @property
+    def env(self) -> lmdb.Environment:
+        if self._env is None:
+            raise Unavailable("storage is closed")
+        return self._env
+
+    def _open_env(self, max_dbs: int) -> None:
+        self._close_env()
+        self._env = lmdb.open(
+            str(self.path / "lmdb"),
+            map_size=self._map_size,
+            max_dbs=max_dbs,
+            subdir=True,
+            sync=True,
+            metasync=True,
+            readahead=False,
+            meminit=False,
+        )
+        self._max_dbs = max_dbs
+        with self._env.begin(write=True) as txn:
+            for name in _SYSTEM_DBS:
+                self.system[name] = self._env.open_db(name, txn=txn, create=True)
+
+    def ensure_capacity(self, headroom: int) -> None:
+        """Make room for ``headroom`` more object handles; call between cycles.
+
+        ``max_dbs`` follows the number of handles open (not of objects
+        stored), because every LMDB transaction pays for it: when more room is
+        needed the environment is reopened with about 5/4 of it, rounded up to
+        a power of two. When the handles would pass ``max_open_objects``,
+        they are all dropped instead (LMDB's handle lookup is linear, so a
+        huge handle table makes every first touch slow); objects reopen their
+        handle on their next touch.
+        """
+        handles = len(self.handles)
+        if handles + len(_SYSTEM_DBS) + headroom <= self._max_dbs:
+            return
+        if handles + headroom > self.options.max_open_objects:
+            log.info("dropping %d object handles (max_open_objects is %d)", handles, self.options.max_open_objects)
+            handles = 0
+        target = _room_for(handles + len(_SYSTEM_DBS) + headroom)
+        log.info("reopening storage with room for %d object databases", target)
+        self._open_env(target)
+
+    def grow_map(self) -> None:
+        """Double the map size after ``MapFullError``; raise ``Unavailable`` at the cap."""
+        if self._map_size >= self.options.max_map_size:
+            raise Unavailable(
+                f"the data map is full at {self._map_size >> 20} MiB (max_map_size_mb); "
+                "raise max_map_size_mb or free disk space"
+            )
+        self._map_size = min(self._map_size * 2, self.options.max_map_size)
+        self.env.set_mapsize(self._map_size)
+        log.info("grew the data map to %d MiB", self._map_size >> 20)
+
+    # cycles --------------------------------------------------------------
+    def begin(self, headroom: int = 1) -> CycleTransaction:
+        """Begin a cycle: one write transaction for turns that touch up to ``headroom`` new objects.
+
+        Raises ``StorageError`` if LMDB cannot begin it.
+        """
+        self.ensure_capacity(headroom)
+        try:
+            txn = self.env.begin(write=True)
+        except lmdb.Error as exc:
+            raise StorageError(str(exc)) from exc
+        return CycleTransaction(self.env, txn, self.system, self.handles, self.options.limits)
+
+    def snapshot(self) -> Snapshot:
+        """A read transaction over the last commit, for queries between cycles (use it in a ``with``)."""
+        return Snapshot(self.env.begin(), self.system)
+
+    def stats(self) -> dict[str, int]:
+        """Counts for health and metrics: objects stored, handles open, map use."""
+        info = self.env.info()
+        with self.env.begin() as txn:
+            objects = txn.stat(self.system[REGISTRY_DB])["entries"]
+            alarm_count = alarms.count(txn, self.system)
+        return {
+            "objects_stored": objects,
+            "alarms_stored": alarm_count,
+            "object_handles": len(self.handles),
+            "max_dbs": self._max_dbs,
+            "map_size": info["map_size"],
+            "map_used": (info["last_pgno"] + 1) * self.env.stat()["psize"],
+            "commit_seq": self.commit_seq,
+        }
+
+
+def _room_for(handles: int) -> int:
+    """``max_dbs`` for ``handles`` open: a quarter more, rounded up to a power of two, at least 1024."""
+    target = _MIN_MAX_DBS
+    while target < handles * 5 // 4:
+        target *= 2
+    return target
+
+

@@ -1,0 +1,310 @@
+"""Versioned record types: declared once, encoded with a version header, migrated on read.
+
+A record type has a name and a list of versions; each version lists its fields
+(name, kind, default) and, from the second on, a pure function that turns a
+record of the previous version into one of this version. Encoded, a record is
+a msgpack map whose ``_type`` and ``_v`` keys say what it is; the other keys
+are its fields. Decoding checks the header against the expected type (data
+never chooses which code runs), refuses versions newer than the code knows,
+migrates older ones step by step, and validates the result, naming the field
+at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+TYPE_KEY = "_type"
+VERSION_KEY = "_v"
+
+
+class RecordError(ValueError):
+    """A record does not match its declared shape; the message names the field."""
+
+
+class NewerVersionError(RecordError):
+    """A record was written by a newer version of its type than this code knows."""
+
+    def __init__(self, type_name: str, found: int, known: int) -> None:
+        super().__init__(
+            f"{type_name} record version {found} is newer than the newest this Lodestone knows "
+            f"({known}); upgrade Lodestone, or restore a backup made before the upgrade"
+        )
+        self.type_name, self.found, self.known = type_name, found, known
+
+
+_ABSENT: Any = object()  # what a fast check sees for a missing field
+
+
+def _unsure(value: Any) -> bool:
+    return False
+
+
+class _Code:
+    """Names for the expression of a compiled fast check: constants it uses, and fresh variables."""
+
+    def __init__(self) -> None:
+        self.env: dict[str, Any] = {"_ABSENT": _ABSENT}
+        self._count = 0
+
+    def name(self) -> str:
+        self._count += 1
+        return f"_{self._count}"
+
+    def const(self, value: Any) -> str:
+        name = self.name()
+        self.env[name] = value
+        return name
+
+
+# Given the name of a variable and a _Code, the Python expression that is true when it holds a right value.
+Inline = Callable[[str, _Code], str]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a field holds: a scalar type, a list of a kind, or a nested shape.
+
+    ``check`` raises ``RecordError`` naming the path of what is wrong, filling
+    in missing fields that have defaults; ``fast`` only answers whether the
+    value is already complete and right, without building a path or changing
+    anything. Records are checked on every read and write, so ``fast`` is the
+    usual path and ``check`` runs only when it says no. A record shape's
+    ``fast`` is compiled, once, into one expression from the ``inline`` parts
+    of its fields' kinds (a call per field, per list item, would cost several
+    times more); fast checks compare exact types, leaving subclasses (a
+    ``bool`` where an ``int`` goes) to ``check``.
+    """
+
+    label: str
+    check: Callable[[Any, str], None]
+    fast: Callable[[Any], bool] = _unsure
+    inline: Inline | None = None
+
+
+def _inline(kind: Kind, var: str, code: _Code) -> str:
+    return kind.inline(var, code) if kind.inline is not None else f"{code.const(kind.fast)}({var})"
+
+
+def _compiled(kind_inline: Inline) -> Callable[[Any], bool]:
+    code = _Code()
+    # The source is built from the declared fields and kinds, never from data.
+    exec(f"def fast(v):\n    return {kind_inline('v', code)}\n", code.env)
+    fast: Callable[[Any], bool] = code.env["fast"]
+    return fast
+
+
+def _scalar(label: str, *types: type) -> Kind:
+    def check(value: Any, path: str) -> None:
+        if isinstance(value, bool) and bool not in types:
+            raise RecordError(f"{path} must be {label}, got a boolean")
+        if not isinstance(value, types):
+            raise RecordError(f"{path} must be {label}, got {type(value).__name__} {value!r:.40}")
+
+    exact = frozenset(types)
+    return Kind(label, check, lambda value: type(value) in exact,
+                lambda var, code: f"type({var}) in {code.const(exact)}")
+
+
+INT = _scalar("an integer", int)
+NUMBER = _scalar("a number", int, float)
+STR = _scalar("a string", str)
+BOOL = _scalar("a boolean", bool)
+ANY = Kind("any value", lambda value, path: None, lambda value: value is not _ABSENT,
+           lambda var, code: f"{var} is not _ABSENT")
+
+
+def list_of(item: Kind) -> Kind:
+    """A list whose items are all of ``item``'s kind."""
+
+    def check(value: Any, path: str) -> None:
+        if not isinstance(value, list):
+            raise RecordError(f"{path} must be a list, got {type(value).__name__}")
+        for index, element in enumerate(value):
+            item.check(element, f"{path}[{index}]")
+
+    def inline(var: str, code: _Code) -> str:
+        element = code.name()
+        return f"(type({var}) is list and all({_inline(item, element, code)} for {element} in {var}))"
+
+    return Kind(f"a list of {item.label}", check, _compiled(inline), inline)
+
+
+def map_of(item: Kind) -> Kind:
+    """A map from strings to values of ``item``'s kind."""
+
+    def check(value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise RecordError(f"{path} must be a map, got {type(value).__name__}")
+        for key, element in value.items():
+            if not isinstance(key, str):
+                raise RecordError(f"{path} keys must be strings, got {key!r:.40}")
+            item.check(element, f"{path}.{key}")
+
+    def fast(value: Any) -> bool:
+        return type(value) is dict and all(type(key) is str and item.fast(v) for key, v in value.items())
+
+    return Kind(f"a map of {item.label}", check, fast)
+
+
+def optional(kind: Kind) -> Kind:
+    """``kind`` or nil."""
+
+    def check(value: Any, path: str) -> None:
+        if value is not None:
+            kind.check(value, path)
+
+    def inline(var: str, code: _Code) -> str:
+        return f"({var} is None or {_inline(kind, var, code)})"
+
+    return Kind(f"{kind.label} or nil", check, lambda value: value is None or kind.fast(value), inline)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field: its name, its kind, and a default factory (absent: the field is required)."""
+
+    name: str
+    kind: Kind
+    default: Callable[[], Any] | None = None
+
+
+def shape(*fields: Field) -> Kind:
+    """A nested map with exactly these fields (missing ones take their defaults)."""
+
+    def check(value: Any, path: str) -> None:
+        _check_fields(fields, value, path)
+
+    def inline(var: str, code: _Code) -> str:
+        # As many keys as fields, each present and right: then no key is unknown.
+        terms = [f"type({var}) is dict", f"len({var}) == {len(fields)}"]
+        for f in fields:
+            got = f"{var}.get({f.name!r}, _ABSENT)"
+            if _names_once(f.kind):
+                terms.append(_inline(f.kind, got, code))
+            else:  # bind the value first: the expression names it more than once
+                value = code.name()
+                terms.append(f"(({value} := {got}) is not _ABSENT) and {_inline(f.kind, value, code)}")
+        return "(" + " and ".join(terms) + ")"
+
+    return Kind("a map of " + ", ".join(f.name for f in fields), check, _compiled(inline), inline)
+
+
+def _names_once(kind: Kind) -> bool:
+    """Whether ``kind``'s expression names its variable once (a scalar's does), so it may be given an expression."""
+    return kind.inline is None or kind.inline("X", _Code()).count("X") == 1
+
+
+def _check_fields(fields: Sequence[Field], value: Any, path: str) -> None:
+    if not isinstance(value, dict):
+        raise RecordError(f"{path or 'the record'} must be a map, got {type(value).__name__}")
+    known = {f.name for f in fields}
+    unknown = [key for key in value if key not in known]
+    if unknown:
+        raise RecordError(f"{path + '.' if path else ''}{unknown[0]!s} is not a field of {path or 'this record'}")
+    for f in fields:
+        where = f"{path}.{f.name}" if path else f.name
+        if f.name not in value:
+            if f.default is None:
+                raise RecordError(f"{where} is missing")
+            value[f.name] = f.default()
+        f.kind.check(value[f.name], where)
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a record type: its fields, and how a record of the previous version becomes one."""
+
+    number: int
+    fields: tuple[Field, ...]
+    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class RecordType:
+    """A named, versioned record type; see the module docstring."""
+
+    name: str
+    versions: tuple[Version, ...] = field(default_factory=tuple)
+    _current_is_complete: Callable[[Any], bool] = field(init=False, repr=False, compare=False, default=_unsure)
+
+    def __post_init__(self) -> None:
+        numbers = [version.number for version in self.versions]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValueError(f"{self.name}: versions must be numbered 1, 2, ... in order, got {numbers}")
+        if any(version.upgrade is None for version in self.versions[1:]):
+            raise ValueError(f"{self.name}: every version after the first needs an upgrade function")
+        if self.versions:
+            object.__setattr__(self, "_current_is_complete", shape(*self.versions[-1].fields).fast)
+
+    @property
+    def current(self) -> int:
+        return len(self.versions)
+
+    def validate(self, value: Mapping[str, Any], version: int | None = None) -> dict[str, Any]:
+        """A copy of ``value`` checked against ``version`` (default: current), defaults filled in."""
+        checked: dict[str, Any] = _deep_copy(dict(value))
+        _check_fields(self.versions[(version or self.current) - 1].fields, checked, "")
+        return checked
+
+    def encode(self, value: Mapping[str, Any], version: int | None = None) -> bytes:
+        """msgpack bytes of ``value`` as ``version`` (default: current), header first."""
+        number = version or self.current
+        checked = value if number == self.current and self._current_is_complete(value) else self.validate(value, number)
+        return msgpack.packb({TYPE_KEY: self.name, VERSION_KEY: number, **checked}, use_bin_type=True)  # type: ignore[no-any-return]
+
+    def read_version(self, data: bytes) -> tuple[int, dict[str, Any]]:
+        """``(version, fields)`` as stored, header checked, not migrated nor validated."""
+        try:
+            raw = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        except (ValueError, msgpack.ExtraData) as exc:
+            raise RecordError(f"a {self.name} record is not valid msgpack: {exc}") from exc
+        return self._split(raw)
+
+    def from_value(self, value: Any) -> dict[str, Any]:
+        """The record in ``value``, an already decoded map (as ``storage.list`` returns), at the current version."""
+        version, fields = self._split(dict(value) if isinstance(value, dict) else value)
+        return self._current(fields, version)
+
+    def _current(self, fields: dict[str, Any], version: int) -> dict[str, Any]:
+        """``fields`` (freshly decoded, not shared) at the current version: as they are when already right."""
+        if version == self.current and self._current_is_complete(fields):
+            return fields
+        return self.upgrade(fields, version)
+
+    def _split(self, raw: Any) -> tuple[int, dict[str, Any]]:
+        if not isinstance(raw, dict) or raw.get(TYPE_KEY) != self.name:
+            found = raw.get(TYPE_KEY) if isinstance(raw, dict) else type(raw).__name__
+            raise RecordError(f"expected a {self.name} record, found {found!r:.60}")
+        version = raw.pop(VERSION_KEY, None)
+        raw.pop(TYPE_KEY)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise RecordError(f"a {self.name} record has no valid version ({VERSION_KEY})")
+        if version > self.current:
+            raise NewerVersionError(self.name, version, self.current)
+        return version, raw
+
+    def upgrade(self, fields: dict[str, Any], version: int) -> dict[str, Any]:
+        """Migrate ``fields`` of ``version`` to the current version, one step at a time, validating each."""
+        value = self.validate(fields, version)
+        for step in self.versions[version:]:
+            assert step.upgrade is not None
+            value = self.validate(step.upgrade(_deep_copy(value)), step.number)
+        return value
+
+    def decode(self, data: bytes) -> dict[str, Any]:
+        """The record in ``data`` at the current version (migrated if older)."""
+        version, fields = self.read_version(data)
+        return self._current(fields, version)
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _deep_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(item) for item in value]
+    return value

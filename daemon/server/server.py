@@ -1,0 +1,330 @@
+"""The ZeroMQ front: a ROUTER for requests, an XPUB for the change stream.
+
+One thread runs :meth:`Server.serve`. Each loop it drains every request that
+has arrived (up to ``cycle_max_requests``) and drives them through one
+runtime :class:`~daemon.runtime.Cycle`, phase by phase: the turns; the
+replies the output gate lets out early; the due alarms, a slice at a time,
+while no request waits; the commit (with fsync); the other replies; then
+the change stream.
+
+The server knows nothing of LMDB: it deals in frames, envelopes and replies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import zmq
+
+from daemon.config import Config
+from daemon.errors import Unavailable, to_wire
+from daemon.model import Request
+from daemon.runtime import CycleResult, Runtime
+from daemon.server.alarm_clock import AlarmScheduler
+from daemon.server.envelope import parse
+from daemon.server.stream import change_body, change_topic, wanted
+from schemas.wire import ErrorCode, encode, error_reply
+
+log = logging.getLogger(__name__)
+
+_POLL_MS = 1000
+# Plain ints: pyzmq's flag enums cost microseconds per operation on the hot path.
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+_SNDMORE_NOBLOCK = _SNDMORE | _NOBLOCK
+_RCVMORE = int(zmq.RCVMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+# libzmq drops a peer that sends a frame over this, before Python sees it; frames
+# between max_frame_bytes and this get a TOO_LARGE reply instead.
+_TRANSPORT_FRAME_FACTOR = 4
+# Alarms fire for at most this long in one cycle; the rest fire in the next one...
+_ALARM_BUDGET_S = 0.1
+# ... and in slices this long, between which the loop looks for waiting requests: they wait at
+# most about this much (plus the commit) behind a burst of alarms.
+_ALARM_SLICE_S = 0.01
+
+
+class Server:
+    """Binds the endpoints and serves until :meth:`stop` is called."""
+
+    def __init__(
+        self, config: Config, runtime: Runtime, counters: Counter[str], context: zmq.Context[Any] | None = None
+    ) -> None:
+        self.config = config
+        self.runtime = runtime
+        # The daemon's counters (shared with the runtime; the server writes only its own keys).
+        self.counters = counters
+        self.cycle_max_requests = config.cycle_max_requests
+        self._context = context or zmq.Context.instance()
+        self._router: zmq.Socket[bytes] | None = None
+        self._pub: zmq.Socket[bytes] | None = None
+        self._subscriptions: set[bytes] = set()
+        self._stopping = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.on_cycle: Callable[[], None] | None = None
+        # Lifecycle hooks (app.py sets them): a reload asked for by SIGHUP, the start
+        # of a graceful stop, and each request batch served (its size and seconds).
+        self.on_reload: Callable[[], None] | None = None
+        self.on_stopping: Callable[[], object] | None = None
+        self.on_batch: Callable[[int, float], None] | None = None
+        # How long the loop waits for a request; a watchdog needs it shorter.
+        self.poll_ms = _POLL_MS
+        self._reload_requested = False
+        self._saved_handlers: dict[int, Any] = {}
+        self.scheduler: AlarmScheduler | None = None
+
+    def bind(self) -> tuple[str, str]:
+        """Bind ROUTER and PUB; return the endpoints actually bound (ports resolved)."""
+        router = self._context.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 1000)
+        router.setsockopt(zmq.MAXMSGSIZE, self.config.max_frame_bytes * _TRANSPORT_FRAME_FACTOR)
+        router.setsockopt(zmq.RCVHWM, 100_000)
+        router.setsockopt(zmq.SNDHWM, 100_000)
+        pub = self._context.socket(zmq.XPUB)
+        pub.setsockopt(zmq.LINGER, 1000)
+        pub.setsockopt(zmq.SNDHWM, 100_000)
+        try:
+            router.bind(self.config.rpc)
+            pub.bind(self.config.pub)
+        except zmq.ZMQError as exc:
+            router.close(0)
+            pub.close(0)
+            raise OSError(f"cannot bind {self.config.rpc} / {self.config.pub}: {exc}") from exc
+        self._router, self._pub = router, pub
+        return (
+            router.getsockopt_string(zmq.LAST_ENDPOINT),
+            pub.getsockopt_string(zmq.LAST_ENDPOINT),
+        )
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop the loop gracefully; SIGHUP asks it to reload.
+
+        The handlers only set flags; the wake-up socket ends the loop's wait and
+        the loop acts on them between cycles. :meth:`close` restores the
+        handlers that were there before.
+        """
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+
+        def on_stop(signum: int, _: FrameType | None) -> None:
+            log.info("received %s; finishing turns in flight and stopping", signal.Signals(signum).name)
+            self._stopping = True
+
+        def on_hangup(signum: int, _: FrameType | None) -> None:
+            self._reload_requested = True
+
+        for signum, handler in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hangup)):
+            self._saved_handlers[signum] = signal.signal(signum, handler)
+
+    def wake(self) -> None:
+        """End the loop's wait so it looks at its flags; safe from any thread."""
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def arm_alarms(self) -> None:
+        """Load the alarm horizon into the scheduler; fire at once if any alarm is already due."""
+        if self.scheduler is not None:
+            self.scheduler.arm_from(self.runtime)
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the cycle in flight; safe from any thread."""
+        self._stopping = True
+        self.wake()
+
+    def serve(self) -> None:
+        """Serve until stopped; then refuse what is queued with UNAVAILABLE and close."""
+        assert self._router is not None, "bind() first"
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        poller.register(self._pub, zmq.POLLIN)
+        while not self._stopping:
+            ready = dict(poller.poll(self.poll_ms))
+            if self._wake_r.fileno() in ready:
+                self._drain_wakeups()
+            if self._pub in ready:
+                self._track_subscriptions()
+            if self._stopping:
+                break
+            if self._reload_requested:
+                self._reload_requested = False
+                if self.on_reload is not None:
+                    self.on_reload()
+            self._serve_cycle(self._router in ready)
+            if self.on_cycle is not None:
+                self.on_cycle()
+        if self.on_stopping is not None:
+            self.on_stopping()
+        self._refuse_queued()
+
+    def close(self) -> None:
+        """Close the sockets (pending PUB messages get a short linger)."""
+        for sock in (self._router, self._pub):
+            if sock is not None:
+                sock.close()
+        self._router = self._pub = None
+        if self._saved_handlers:
+            signal.set_wakeup_fd(-1)
+            for signum, handler in self._saved_handlers.items():
+                signal.signal(signum, handler)
+            self._saved_handlers.clear()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # internals -------------------------------------------------------------
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _receive(self) -> list[list[bytes]]:
+        assert self._router is not None
+        batch: list[list[bytes]] = []
+        limit = self.cycle_max_requests
+        recv = self._router.recv
+        more = self._router.get
+        while len(batch) < limit:
+            try:
+                frames = [recv(_NOBLOCK)]
+            except zmq.Again:
+                break
+            while more(_RCVMORE):
+                frames.append(recv(_NOBLOCK))
+            batch.append(frames)
+        return batch
+
+    def _serve_cycle(self, requests_waiting: bool) -> None:
+        """One cycle: the requests that arrived and, if a timer said so, the due alarms; one commit."""
+        assert self._router is not None
+        due = False
+        if self.scheduler is not None:
+            due, reload = self.scheduler.take()
+            if reload:
+                self.arm_alarms()
+        envelopes, requests = self._parse_batch() if requests_waiting else ([], [])
+        if not requests and not due:
+            return
+        started = time.perf_counter()
+        cycle = self.runtime.cycle(requests, fire_alarms=due)
+        for index in cycle.run_turns():  # in one burst, which the socket sends in fewer writes
+            self._send_reply(envelopes[index], cycle.reply(index))
+        if due:
+            deadline = time.perf_counter() + _ALARM_BUDGET_S
+            while cycle.fire_alarms(_ALARM_SLICE_S) and not self._waiting() and time.perf_counter() < deadline:
+                pass
+        result = cycle.commit()
+        if self.on_batch is not None and requests:
+            self.on_batch(len(requests), time.perf_counter() - started)
+        for index, reply in enumerate(result.replies):
+            if index not in result.sent_early:
+                self._send_reply(envelopes[index], reply)
+        self._publish(result)
+        if self.scheduler is not None:
+            self.scheduler.after_cycle(self.runtime, result.alarm_times, due, result.more_due)
+
+    def _send_reply(self, envelope: list[bytes], reply: dict[str, Any]) -> None:
+        assert self._router is not None
+        send = self._router.send
+        for frame in envelope:
+            send(frame, _SNDMORE)
+        send(self._encode_reply(reply))
+
+    def _waiting(self) -> bool:
+        """Whether requests have arrived since this cycle took its batch."""
+        assert self._router is not None
+        return bool(int(self._router.get(_EVENTS)) & _POLLIN)
+
+    def _parse_batch(self) -> tuple[list[list[bytes]], list[Request]]:
+        """The well-formed requests waiting (with their envelopes); the others are answered or dropped."""
+        assert self._router is not None
+        envelopes: list[list[bytes]] = []
+        requests: list[Request] = []
+        for frames in self._receive():
+            if len(frames) < 3 or frames[-2] != b"":
+                self.counters["dropped_envelopes"] += 1
+                continue
+            parsed = parse(frames[-1], self.config.max_frame_bytes)
+            if isinstance(parsed, Request):
+                envelopes.append(frames[:-1])
+                requests.append(parsed)
+            else:
+                self.counters[f"errors.{parsed['error']['code']}"] += 1
+                self._router.send_multipart([*frames[:-1], encode(parsed)])
+        return envelopes, requests
+
+    def _track_subscriptions(self) -> None:
+        """Read subscribe (1) and unsubscribe (0) messages from the XPUB socket.
+
+        XPUB passes a prefix's first subscription and its last unsubscription
+        only, so a set mirrors what the subscribers want.
+        """
+        assert self._pub is not None
+        while True:
+            try:
+                message = self._pub.recv(_NOBLOCK)
+            except zmq.Again:
+                return
+            if message[:1] == b"\x01":
+                self._subscriptions.add(message[1:])
+            elif message[:1] == b"\x00":
+                self._subscriptions.discard(message[1:])
+
+    def _publish(self, result: CycleResult) -> None:
+        """Send the cycle's change events and notices that some subscriber wants."""
+        subscriptions = self._subscriptions
+        if not subscriptions:
+            return
+        assert self._pub is not None
+        send = self._pub.send
+        sent = 0
+        for event in result.events:
+            topic = change_topic(event.ref.class_name, event.ref.id)
+            if wanted(topic, subscriptions):
+                send(topic, _SNDMORE_NOBLOCK)
+                send(change_body(event).data, _NOBLOCK)
+                sent += 1
+        for topic, body in result.notices:
+            if wanted(topic, subscriptions):
+                send(topic, _SNDMORE_NOBLOCK)
+                send(encode(body), _NOBLOCK)
+                sent += 1
+        self.counters["published"] += sent
+
+    def _encode_reply(self, reply: dict[str, Any]) -> bytes:
+        body = encode(reply)
+        if len(body) > self.config.max_frame_bytes:
+            body = encode(
+                error_reply(
+                    reply["id"],
+                    ErrorCode.TOO_LARGE,
+                    f"the reply would be {len(body)} bytes, over max_frame_bytes "
+                    f"({self.config.max_frame_bytes}); ask for less (list with limit and start_after)",
+                )
+            )
+        return body
+
+    def _refuse_queued(self) -> None:
+        assert self._router is not None
+        refused = 0
+        for frames in self._receive():
+            if len(frames) < 3 or frames[-2] != b"":
+                continue
+            parsed = parse(frames[-1], self.config.max_frame_bytes)
+            request_id = parsed.id if isinstance(parsed, Request) else parsed["id"]
+            unavailable = Unavailable("the daemon is shutting down; retry after it restarts")
+            self._router.send_multipart([*frames[:-1], encode(to_wire(request_id, unavailable))])
+            refused += 1
+        if refused:
+            log.info("refused %d queued requests while stopping", refused)
