@@ -33,7 +33,7 @@ import type {
   StoredObject,
   TransactionOp,
 } from "./types.js";
-import { MAX_FRAME_BYTES, batchFrame, decode, encode, randomKey, request, type Target } from "./wire.js";
+import { batchFrame, decode, encode, randomKey, request, type Target } from "./wire.js";
 import { AgentHandle, ForemanHandle, MissionControlHandle, TelemetryHandle } from "./world.js";
 
 export interface ClientOptions {
@@ -41,15 +41,21 @@ export interface ClientOptions {
   url: string;
   /** The gateway's bearer token; none for a gateway serving loopback without tokens. */
   token?: string;
-  /** How long a call may take, resends and retries included, before it fails with `LodestoneTimeoutError`. Default 10 s. */
+  /**
+   * How long a call may take, resends and retries included, before it fails with
+   * `LodestoneTimeoutError`. Default 30 s: longer than the gateway's own wait for the daemon
+   * (10 s), so a request lost in a daemon restart comes back as a retryable TIMEOUT and is sent again.
+   */
   timeoutMs?: number;
-  /** How often a retryable error reply (`UNAVAILABLE`) is retried, with backoff. Default 5. */
+  /** How often a retryable error reply (`UNAVAILABLE`, `TIMEOUT`) is retried, with backoff. Default 10 (about 6 to 13 s of backoff, enough to ride out a daemon restart). */
   retries?: number;
   /** Send the calls made in one tick of the event loop as one batch frame. Default true. */
   batch?: boolean;
-  /** Most requests in one batch frame. Default 1024. */
+  /** Most requests in one batch frame. Default 1024, the gateway's `batch_max_requests`. */
   maxBatch?: number;
-  /** The gateway's frame limit: a larger request fails with `TooLargeError` before it is sent. Default 16 MiB. */
+  /** Most requests sent and not yet answered; more wait in the client. Default 1024, the gateway's `max_in_flight`. */
+  maxInFlight?: number;
+  /** The gateway's frame limit: a larger request fails with `TooLargeError` before it is sent. Default 4 MiB, the gateway's `max_frame_bytes`. */
   maxFrameBytes?: number;
   /** First retry delay after a retryable error; it doubles per retry up to `maxRetryDelayMs`. Default 100 ms. */
   retryDelayMs?: number;
@@ -108,6 +114,9 @@ interface Call {
 
 type Listener = (...args: never[]) => void;
 
+/** The gateway's default `max_frame_bytes`. */
+const GATEWAY_MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
 function isMap(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
@@ -123,6 +132,7 @@ export class LodestoneClient {
   readonly retries: number;
   readonly batch: boolean;
   readonly maxBatch: number;
+  readonly maxInFlight: number;
   readonly maxFrameBytes: number;
   readonly subscriptionQueueSize: number;
 
@@ -143,6 +153,7 @@ export class LodestoneClient {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private lastSocketError: string | undefined;
   private nextId = 1;
+  private inFlight = 0;
   private readonly pending = new Map<number, Call>();
   private outbox: Call[] = [];
   private flushScheduled = false;
@@ -157,11 +168,12 @@ export class LodestoneClient {
     gatewayUrl(options.url); // throws on a malformed URL, here rather than on the first call
     this.url = options.url;
     this.token = options.token;
-    this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.retries = options.retries ?? 5;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.retries = options.retries ?? 10;
     this.batch = options.batch ?? true;
     this.maxBatch = Math.max(1, options.maxBatch ?? 1024);
-    this.maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 1024);
+    this.maxFrameBytes = options.maxFrameBytes ?? GATEWAY_MAX_FRAME_BYTES;
     this.retryDelayMs = options.retryDelayMs ?? 100;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 2_000;
     this.reconnectDelayMs = options.reconnectDelayMs ?? 100;
@@ -286,7 +298,7 @@ export class LodestoneClient {
     this.outbox.push(call);
     if (!this.isOpen) {
       this.ensureConnection();
-    } else if (!this.batch) {
+    } else if (!this.batch && !this.flushScheduled) {
       this.flush();
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -294,25 +306,27 @@ export class LodestoneClient {
     }
   }
 
-  /** Send what waits in the outbox: one frame per call, or batch frames of up to `maxBatch`. */
+  /** Send what waits in the outbox, up to `maxInFlight`: one frame per call, or batch frames of up to `maxBatch`. */
   private flush(): void {
     this.flushScheduled = false;
     const ws = this.ws;
     if (!this.isOpen || ws === null) return;
-    const calls = this.outbox.filter((call) => this.pending.get(call.id) === call && !call.inFlight && call.retryTimer === undefined);
-    this.outbox = [];
+    const waiting = this.outbox.filter((call) => this.pending.get(call.id) === call && !call.inFlight && call.retryTimer === undefined);
+    const room = Math.max(0, this.maxInFlight - this.inFlight);
+    const calls = waiting.slice(0, room);
+    this.outbox = waiting.slice(room);
     const limit = this.batch ? this.maxBatch : 1;
     let chunk: Call[] = [];
     let size = 5;
     const send = (): void => {
       if (chunk.length === 0) return;
       const frame = chunk.length === 1 ? chunk[0]!.bytes : batchFrame(chunk.map((call) => call.bytes));
-      for (const call of chunk) call.inFlight = true;
+      for (const call of chunk) this.markInFlight(call, true);
       try {
         ws.send(frame);
       } catch {
-        for (const call of chunk) call.inFlight = false;
-        this.outbox.push(...chunk);
+        for (const call of chunk) this.markInFlight(call, false);
+        this.outbox.unshift(...chunk);
       }
       chunk = [];
       size = 5;
@@ -325,9 +339,23 @@ export class LodestoneClient {
     send();
   }
 
+  private markInFlight(call: Call, inFlight: boolean): void {
+    if (call.inFlight === inFlight) return;
+    call.inFlight = inFlight;
+    this.inFlight += inFlight ? 1 : -1;
+  }
+
+  /** After a reply: send what waited for room, in a microtask (so a batch of replies frees room once). */
+  private scheduleFlush(): void {
+    if (this.outbox.length === 0 || this.flushScheduled || !this.isOpen) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush());
+  }
+
   private settle(call: Call, error: LodestoneError | undefined, result?: unknown): void {
     if (this.pending.get(call.id) !== call) return;
     this.pending.delete(call.id);
+    this.markInFlight(call, false);
     clearTimeout(call.timer);
     if (call.retryTimer !== undefined) clearTimeout(call.retryTimer);
     if (error !== undefined) call.reject(error);
@@ -352,7 +380,8 @@ export class LodestoneClient {
       }
       return; // a late reply to a call that timed out, or a duplicate
     }
-    call.inFlight = false;
+    this.markInFlight(call, false);
+    this.scheduleFlush();
     if (reply.ok === true) {
       this.settle(call, undefined, reply.result);
       return;
@@ -451,7 +480,7 @@ export class LodestoneClient {
     // Every call whose reply has not come goes out again on the next connection, in id order.
     this.outbox = [];
     for (const call of this.pending.values()) {
-      call.inFlight = false;
+      this.markInFlight(call, false);
       if (call.retryTimer === undefined) this.outbox.push(call);
     }
     if (wasOpen) this.emit("close", { code, reason });

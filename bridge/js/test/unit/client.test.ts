@@ -105,6 +105,29 @@ describe("automatic batching", () => {
   });
 });
 
+describe("flow control", () => {
+  it("keeps at most maxInFlight requests unanswered, sending the rest as replies come", async () => {
+    let unanswered = 0;
+    let most = 0;
+    gateway.handler = async (r) => {
+      unanswered += 1;
+      most = Math.max(most, unanswered);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      unanswered -= 1;
+      return ok(r, r.id);
+    };
+    const c = client({ maxInFlight: 10 });
+    await c.ready();
+    const results = await Promise.all(Array.from({ length: 45 }, () => c.ping()));
+    assert.equal(results.length, 45);
+    assert.ok(requestFrames().length >= 5);
+    const sizes = requestFrames().map((f) => (Array.isArray(f) ? f.length : 1));
+    assert.ok(sizes.every((n) => n <= 10), String(sizes));
+    assert.equal(sizes.reduce((a, b) => a + b, 0), 45);
+    assert.equal(c.pendingCalls, 0);
+  });
+});
+
 describe("requests", () => {
   it("carry the protocol's envelope, and a fresh idempotency key on every request, reads too", async () => {
     const c = client();
