@@ -56,7 +56,7 @@ export interface LodestonePluginOptions {
   agentName?: string;
   /** Send the position at most this often (ms). Default 250. */
   positionIntervalMs?: number;
-  /** Moves shorter than this (blocks) are not sent. Default 0.01. */
+  /** Moves of this distance (blocks) or less are not sent. Default 0.01; 0 sends every change. */
   minMoveDistance?: number;
   /** The agent's max health, given to `Agent.init`. Default 20, a player's. */
   maxHealth?: number;
@@ -297,7 +297,7 @@ class Mirror implements LodestoneBot {
     }
 
     const position = this.bot.entity?.position;
-    if (this.options.position !== false && finite(position) && distance(position, stored.position) >= this.minMove) {
+    if (this.options.position !== false && finite(position) && distance(position, stored.position) > this.minMove) {
       const wait = this.lastMoveAt + this.interval - Date.now();
       if (wait <= 0) {
         this.lastMoveAt = Date.now();
@@ -327,7 +327,7 @@ class Mirror implements LodestoneBot {
       for (const [type, count] of have) if (stored.inventory.get(type) !== count) return false;
     }
     const position = this.bot.entity?.position;
-    if (this.options.position !== false && finite(position) && distance(position, stored.position) >= this.minMove) return false;
+    if (this.options.position !== false && finite(position) && distance(position, stored.position) > this.minMove) return false;
     return true;
   }
 
