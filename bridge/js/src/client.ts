@@ -643,10 +643,18 @@ export class LodestoneClient {
         resolve();
         return;
       }
-      ws.addEventListener("close", () => resolve());
+      // Wait for the closing handshake, but not for ever: a socket still connecting (some
+      // implementations never report its close) or a gateway that does not answer is let go.
+      const connecting = ws.readyState === 0;
+      const timer = setTimeout(resolve, connecting ? 0 : 1000);
+      ws.addEventListener("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
       try {
         ws.close(1000, "client closed");
       } catch {
+        clearTimeout(timer);
         resolve();
       }
     });
