@@ -22,7 +22,7 @@ after(async () => {
 
 describe("a gateway with tokens", () => {
   it("lets a good token in, by header or by access_token", async () => {
-    const byHeader = stack.client({ token: writer.token });
+    const byHeader = stack.client({ token: writer.token, WebSocket: WebSocket as unknown as WebSocketConstructor, auth: "header" });
     await byHeader.object("Chest", unique("c")).put("k", 1);
     // A WebSocket class given by the caller is taken for a browser's: the token goes in the URL.
     const byQuery = stack.client({ token: writer.token, WebSocket: WebSocket as unknown as WebSocketConstructor });
@@ -30,9 +30,11 @@ describe("a gateway with tokens", () => {
   });
 
   it("refuses a bad or missing token with UnauthenticatedError (HTTP 401)", async () => {
-    await assert.rejects(stack.client({ token: "lst_wrong" }).ping(), UnauthenticatedError);
-    await assert.rejects(stack.client().ping(), UnauthenticatedError);
-    await assert.rejects(connect({ url: stack.url, token: "lst_wrong" }), UnauthenticatedError);
+    // The ws package reports the refused upgrade's status (a browser's WebSocket does not).
+    const nodeWs = { WebSocket: WebSocket as unknown as WebSocketConstructor, auth: "header" } as const;
+    await assert.rejects(stack.client({ token: "lst_wrong", ...nodeWs }).ping(), UnauthenticatedError);
+    await assert.rejects(stack.client(nodeWs).ping(), UnauthenticatedError);
+    await assert.rejects(connect({ url: stack.url, token: "lst_wrong", ...nodeWs }), UnauthenticatedError);
   });
 
   it("refuses a read token's writes with ForbiddenError, and serves its reads", async () => {

@@ -244,7 +244,7 @@ describe("the connection", () => {
     assert.equal(gateway.connections, 2);
   });
 
-  it("sends the token as a Bearer header from Node", async () => {
+  it("sends the token as a Bearer header on Node's ws", { skip: typeof (globalThis as { WebSocket?: unknown }).WebSocket === "function" ? "this runtime has a global WebSocket; the client uses it (test/global-ws)" : false }, async () => {
     const c = client({ token: "s3cret" });
     await c.ping();
     assert.equal(gateway.upgrades[0]!.headers.authorization, "Bearer s3cret");
@@ -260,16 +260,19 @@ describe("the connection", () => {
     assert.equal(new URL(gateway.upgrades[0]!.url!, "ws://x").searchParams.get("access_token"), "s3cret");
   });
 
+  // The ws package reports the refused upgrade's status; a browser's WebSocket does not (test/global-ws).
+  const nodeWs = { WebSocket: WsWebSocket as unknown as WebSocketConstructor, auth: "header" } as const;
+
   it("fails calls with UnauthenticatedError when the gateway answers 401", async () => {
     gateway.refuseWith = 401;
-    const c = client({ token: "wrong" });
+    const c = client({ token: "wrong", ...nodeWs });
     await assert.rejects(c.ping(), UnauthenticatedError);
-    await assert.rejects(connect({ url: gateway.url, token: "wrong" }), UnauthenticatedError);
+    await assert.rejects(connect({ url: gateway.url, token: "wrong", ...nodeWs }), UnauthenticatedError);
   });
 
   it("fails calls with ForbiddenError when the gateway answers 403", async () => {
     gateway.refuseWith = 403;
-    await assert.rejects(client({ token: "t" }).ping(), ForbiddenError);
+    await assert.rejects(client({ token: "t", ...nodeWs }).ping(), ForbiddenError);
   });
 
   it("connect() resolves once the connection is open", async () => {
