@@ -311,10 +311,17 @@ export class LodestoneClient {
     this.flushScheduled = false;
     const ws = this.ws;
     if (!this.isOpen || ws === null) return;
-    const waiting = this.outbox.filter((call) => this.pending.get(call.id) === call && !call.inFlight && call.retryTimer === undefined);
-    const room = Math.max(0, this.maxInFlight - this.inFlight);
-    const calls = waiting.slice(0, room);
-    this.outbox = waiting.slice(room);
+    // Take calls from the front while there is room; settled or already sent ones are skipped.
+    const calls: Call[] = [];
+    let room = this.maxInFlight - this.inFlight;
+    let taken = 0;
+    for (; taken < this.outbox.length && room > 0; taken++) {
+      const call = this.outbox[taken]!;
+      if (this.pending.get(call.id) !== call || call.inFlight || call.retryTimer !== undefined) continue;
+      calls.push(call);
+      room -= 1;
+    }
+    this.outbox.splice(0, taken);
     const limit = this.batch ? this.maxBatch : 1;
     let chunk: Call[] = [];
     let size = 5;
