@@ -42,6 +42,8 @@ HEARTBEAT_S = 30.0
 HARD_FRAME_FACTOR = 2
 COOKIE = "lodestone_access_token"
 _TICK_S = 0.1
+# How long the gateway waits at start for its sockets to reach the daemon before it listens anyway.
+CONNECT_WAIT_S = 5.0
 # How long /v1/health waits for the daemon's health before it answers 503.
 HEALTH_TIMEOUT_S = 2.0
 HTTP_STATUS: dict[str, int] = {
@@ -80,10 +82,13 @@ class Gateway:
         return app
 
     async def start(self, parent_pid: int | None = None) -> None:
-        """Connect to the daemon and start the timers."""
+        """Connect to the daemon (waiting up to CONNECT_WAIT_S for it) and start the timers."""
         self._context = zmq.asyncio.Context()
         self.upstream.start(self._context)
         self.stream.start(self._context)
+        if not await self.upstream.connected(CONNECT_WAIT_S):
+            log.warning("no connection to the daemon at %s yet; requests get UNAVAILABLE until it answers",
+                        self.upstream.rpc)
         self._ticker = asyncio.get_running_loop().create_task(self._tick(parent_pid))
 
     async def stop(self) -> None:
@@ -173,7 +178,7 @@ class Gateway:
             message["id"] = 0
         waiter = _Call()
         room = self.http_in_flight < self.config.max_in_flight
-        sent = self.upstream.forward(message, grant, waiter, -1, self.upstream.socket_index(), room)
+        sent = self.upstream.forward(message, grant, waiter, -1, self.upstream.route(), room)
         if sent is None:
             self.http_in_flight += 1
             try:

@@ -55,7 +55,7 @@ class Connection:
         self.sending_since = 0.0
         self._dropped = 0
         self._transport = transport
-        self._socket = upstream.socket_index()
+        self._route = upstream.route()
         self._outbox: deque[tuple[bytes, bool]] = deque()
         self._wake = asyncio.Event()
         self._writer = asyncio.get_running_loop().create_task(self._write())
@@ -125,7 +125,7 @@ class Connection:
 
     def _forward(self, message: dict[str, Any], waiter: Any, slot: int) -> bytes | None:
         room = self.in_flight < self.config.max_in_flight
-        reply = self.upstream.forward(message, self.grant, waiter, slot, self._socket, room)
+        reply = self.upstream.forward(message, self.grant, waiter, slot, self._route, room)
         if reply is None:
             self.in_flight += 1
         return reply

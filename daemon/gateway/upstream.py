@@ -56,6 +56,15 @@ class Waiter(Protocol):
         ...
 
 
+class Route:
+    """Which pool socket a client's requests take; it moves only when that socket has lost the daemon."""
+
+    __slots__ = ("socket",)
+
+    def __init__(self, socket: int) -> None:
+        self.socket = socket
+
+
 class _Pending:
     __slots__ = ("client_id", "deadline", "slot", "waiter")
 
@@ -100,6 +109,14 @@ class Upstream:
             self._sockets.append(sock)
             self._readers.append(self._loop.create_task(self._read(sock)))
 
+    async def connected(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until every pool socket has its connection to the daemon."""
+        # With IMMEDIATE set, a DEALER can send (POLLOUT) only once it has a connection.
+        # (pyzmq's type stubs give the socket the poller's poll; at run time it is Socket.poll.)
+        polls = [cast(Any, sock).poll(int(timeout * 1000), zmq.POLLOUT) for sock in self._sockets]
+        ready: list[int] = await asyncio.gather(*polls)
+        return all(events & zmq.POLLOUT for events in ready)
+
     async def close(self) -> None:
         """Stop reading and close the sockets; whoever still waits gets UNAVAILABLE."""
         for task in self._readers:
@@ -114,16 +131,20 @@ class Upstream:
             if not entry.waiter.gone:
                 entry.waiter.settle(entry.slot, unavailable(entry.client_id, "the gateway is shutting down"))
 
-    def socket_index(self) -> int:
-        """The pool socket for a new client (round robin); it keeps it for its life."""
-        return next(self._next_socket)
+    def route(self) -> Route:
+        """A route for a new client: the pool's sockets in turn."""
+        return Route(next(self._next_socket))
 
-    def forward(self, message: dict[str, Any], grant: Grant, waiter: Waiter, slot: int, socket: int,
+    def forward(self, message: dict[str, Any], grant: Grant, waiter: Waiter, slot: int, route: Route,
                 room: bool) -> bytes | None:
         """Check one request map and send it on; return the reply to send at once instead, if any.
 
         ``room`` says whether the client is under its in-flight limit. The
         map is changed in place (its id, and ``readonly`` for a read token).
+        The request goes out on ``route``'s socket; if that one has no
+        connection to the daemon (it reconnects on its own after a restart),
+        on the first that has, which becomes the route's: a client's
+        requests stay on one socket, so they stay in order.
         """
         request_id = message.get("id")
         if not good_id(request_id):
@@ -154,16 +175,29 @@ class Upstream:
             self.counters["requests.too_large"] += 1
             return error_frame(client_id, ErrorCode.TOO_LARGE,
                                f"request is {len(body)} bytes; the daemon takes at most {self.daemon_max_frame}")
-        sent = cast("asyncio.Future[Any]", self._sockets[socket].send_multipart([b"", body], flags=_NOBLOCK))
-        if not sent.done():
-            sent.add_done_callback(_swallow)  # cannot happen with NOBLOCK; keep the error retrieved if it does
-        elif sent.exception() is not None:
+        if not self._send(route, body):
             self.counters["requests.unreachable"] += 1
             return unavailable(client_id, f"the daemon is not reachable at {self.rpc}; nothing was sent, retry")
         assert self._loop is not None
         self._pending[gateway_id] = _Pending(waiter, slot, client_id, self._loop.time() + self.timeout_s)
         self.counters["requests.forwarded"] += 1
         return None
+
+    def _send(self, route: Route, body: bytes) -> bool:
+        """Send ``body`` on the route's socket, or else on the first other one connected; False if none is."""
+        count = len(self._sockets)
+        for step in range(count):
+            index = (route.socket + step) % count
+            sent = cast("asyncio.Future[Any]", self._sockets[index].send_multipart([b"", body], flags=_NOBLOCK))
+            if not sent.done():
+                sent.add_done_callback(_swallow)  # cannot happen with NOBLOCK; keep the error retrieved if it does
+            elif sent.exception() is not None:
+                continue
+            if step:
+                route.socket = index
+                self.counters["requests.rerouted"] += 1
+            return True
+        return False
 
     def expire(self, now: float) -> None:
         """Answer TIMEOUT to every request sent longer than ``upstream_timeout_s`` ago."""
