@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run check setup setup-dev lint typecheck test fuzz bench clean
+.PHONY: run check setup setup-dev lint typecheck test fuzz bench clean java-check js-check game-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ typecheck: setup-dev
 test: setup-dev
 	$(BIN)/pytest
 
-check: lint typecheck test java-check
+check: lint typecheck test java-check js-check game-check
 
 # The wire fuzzer (tests/adversarial/) with many more examples than `make test` runs, drawn afresh each time.
 FUZZ_EXAMPLES ?= 5000
@@ -39,8 +39,16 @@ fuzz: setup-dev
 java-check: setup-dev
 	cd bridge/java && mvn -q -B verify -Dlodestone.python=$(abspath $(BIN)/python)
 
+# The TypeScript client: strict typecheck, build, unit tests, end-to-end tests against a real daemon and gateway.
+js-check: setup-dev
+	cd bridge/js && npm ci --no-audit --no-fund && LODESTONE_BIN=$(abspath $(BIN)/lodestone) npm test
+
+# The mineflayer plugin on real Minecraft traffic (flying-squid and mineflayer bots on 127.0.0.1).
+game-check: js-check
+	cd bridge/js/test/game && npm ci --no-audit --no-fund && LODESTONE_BIN=$(abspath $(BIN)/lodestone) npm test
+
 bench: setup-dev
 	$(BIN)/python bench/core.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bridge/js/node_modules bridge/js/dist bridge/js/build bridge/js/test/game/node_modules
