@@ -91,6 +91,9 @@ class Runtime:
                                    self.options.resident_idle_s)
         # Refs of targets named by class and name, checked once: the hot path's shortcut.
         self._refs: dict[tuple[str, str], ObjectRef] = {}
+        # How a turn's call names another object (Turn.call); a cluster node replaces it with one that
+        # refuses objects this node does not own.
+        self.resolve_call: Callable[[dict[str, Any]], ObjectRef] = self.resolve
 
     # targets ---------------------------------------------------------------
     def resolve(self, target: Any) -> ObjectRef:
@@ -200,7 +203,7 @@ class Runtime:
 
     def session(self, txn: CycleTransaction, now: int) -> Session:
         """A fresh session (one top-level turn) over ``txn``."""
-        return Session(txn, now, self.classes, self.residents, self.resolve)
+        return Session(txn, now, self.classes, self.residents, self.resolve_call)
 
     def finish(self, txn: CycleTransaction, session: Session, notices: list[Notice]) -> None:
         """The turn finished: apply every object's change set to ``txn``, keep its notices."""
