@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_data_commands(commands)
     _add_daemon_queries(commands)
     _add_object_commands(commands)
+    _add_cluster(commands)
     return parser
 
 
@@ -155,6 +156,65 @@ def _add_object_commands(commands: Commands) -> None:
     )
     inspect = object_command("inspect", "print one object as JSON: its id, its alarm and its entries")
     inspect.add_argument("--limit", type=int, default=1000, help="most entries to print (default 1000)")
+
+
+def _add_cluster(commands: Commands) -> None:
+    text = "a cluster of nodes (docs/cluster.md), read and changed in etcd: status, where, evict"
+    cluster = commands.add_parser("cluster", help=text, description=text)
+    actions = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--config", type=Path, required=True, help="a node's TOML configuration (its [cluster])")
+        return sub
+
+    action("status", "print the live nodes, their leases and how many objects each owns")
+    where = action("where", "print which node owns the object NAME of CLASS")
+    where.add_argument("class_name", metavar="CLASS")
+    where.add_argument("name", metavar="NAME")
+    evict = action("evict", "give up the objects of NODE, which is down: their state there is lost")
+    evict.add_argument("node", metavar="NODE")
+    evict.add_argument("--accept-loss", action="store_true", required=True,
+                       help="required: the evicted objects start again empty on whichever node claims them")
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from daemon.cluster.admin import EvictRefused, evict, status, where
+    from daemon.cluster.etcd import Etcd, EtcdError, EtcdUnavailable
+    from daemon.cluster.records import Keys
+
+    try:
+        config = load_config(args.config, {}, os.environ)
+    except ConfigError as exc:
+        print(f"lodestone: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if config.cluster is None:
+        print(f"lodestone: {args.config} has no [cluster] table", file=sys.stderr)
+        return EXIT_CONFIG
+    etcd, keys = Etcd(config.cluster.etcd), Keys(config.cluster.name)
+    try:
+        if args.action == "status":
+            _print_json(status(etcd, keys))
+        elif args.action == "where":
+            found = where(etcd, keys, args.class_name, args.name)
+            for entry in found:
+                _print_json(entry)
+            return 0 if found else EXIT_ERROR
+        else:
+            evicted = evict(etcd, keys, args.node)
+            for entry in evicted:
+                _print_json(entry)
+            print(f"evicted {len(evicted)} objects of node {args.node}; their state there is lost", file=sys.stderr)
+    except EvictRefused as exc:
+        print(f"lodestone: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except EtcdUnavailable as exc:
+        print(f"lodestone: {exc}", file=sys.stderr)
+        return EXIT_NO_REPLY
+    except EtcdError as exc:
+        print(f"lodestone: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
 
 
 def _print_json(value: Any) -> None:
@@ -357,4 +417,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate(args)
     if args.command == "tail":
         return _tail(args)
+    if args.command == "cluster":
+        return _cluster(args)
     return _client(args)

@@ -1,0 +1,503 @@
+"""A cluster node: the server loop's gatekeeper, deciding per request where it runs.
+
+Before each cycle (:meth:`ClusterNode.admit`) every request with a target
+is routed by its object's owner record:
+
+* owned here, lease valid: it runs here (the fast path: two dict lookups);
+* owned here, lease not valid (etcd unreachable past the safety margin, or
+  a new lease whose owner records are not re-checked yet): ``UNAVAILABLE``;
+* owned by nobody: this node claims it (the request waits);
+* owned by a live node: a ``follow`` class moves here first (a handoff,
+  :mod:`daemon.cluster.moves`; the request waits), a ``home`` class is
+  forwarded to its owner and the reply relayed;
+* owned by a node that is down: ``UNAVAILABLE``, naming it.
+
+After the commit, :meth:`ClusterNode.gate` is the output gate: a node whose
+lease may have expired while it ran the cycle sends none of its replies.
+A turn's call to another object (``Turn.call``) must find it here too
+(:meth:`ClusterNode.resolve_call`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from daemon.cluster.courier import Courier
+from daemon.cluster.directory import Changes, Directory, Snapshot, Watcher, read_snapshot
+from daemon.cluster.etcd import Etcd, EtcdError, EtcdUnavailable
+from daemon.cluster.lease import Lease
+from daemon.cluster.moves import HOLD_LIMIT_S, Moves, Waiting
+from daemon.cluster.reconcile import settle
+from daemon.cluster.records import Keys, NodeInfo, Owner
+from daemon.cluster.tasks import Workers
+from daemon.config import ClusterSettings
+from daemon.errors import BadRequest, Conflict, Forbidden, LodestoneError, Unavailable, UnknownOp, to_wire
+from daemon.model import ObjectRef, Request
+from daemon.runtime import CycleResult, Runtime
+from daemon.runtime.ops import GLOBAL_OPS
+from daemon.storage import Store
+from schemas.wire import decode, encode, ok_reply
+
+log = logging.getLogger(__name__)
+
+RPC_TIMEOUT_S = 5.0
+EXPORT_TTL_MS = 3_000
+_LEASE_CHANGED = "lease-changed"
+Send = Callable[[list[bytes], dict[str, Any]], None]
+
+
+@dataclass
+class _Rpc:
+    kind: str
+    object_id: str
+    since: float
+    envelope: list[bytes] | None = None
+    request_id: int | str | None = None
+    node: str = ""
+
+
+class ClusterNode:
+    """One node of a cluster: its lease, its view of the owner records, its moves; see the module docstring."""
+
+    def __init__(self, settings: ClusterSettings, store: Store, runtime: Runtime, max_frame_bytes: int,
+                 context: zmq.Context[Any], crash_at: str | None = None, audit: str | None = None) -> None:
+        self.settings = settings
+        self.node = settings.node_id
+        self.keys = Keys(settings.name)
+        self._store = store
+        self._runtime = runtime
+        self._counters = runtime.counters
+        self._max_frame_bytes = max_frame_bytes
+        self._context = context
+        self._crash_at = crash_at
+        # Test hook: a file that gets one line per acknowledged storage.put, with the epoch it ran under.
+        self._audit = open(audit, "a", encoding="utf-8") if audit else None  # noqa: SIM115
+        self._audited: list[tuple[Request, str, int]] = []
+        self.etcd = Etcd(settings.etcd)
+        self.directory = Directory()
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._workers = Workers(self._post)
+        self._wake: Callable[[], None] = lambda: None
+        self._send: Send = lambda envelope, reply: None
+        self._seq = itertools.count(1)
+        self._rpcs: dict[int, _Rpc] = {}
+        self._exports: list[tuple[list[bytes], Request, ObjectRef]] = []
+        self._pulls: list[ObjectRef] = []
+        self._checked_generation = 0
+        self._resolve = runtime.resolve
+        self._token = settings.token.encode()
+        self.lease: Lease | None = None
+        self.moves: Moves | None = None
+        self._watcher: Watcher | None = None
+        self._courier: Courier | None = None
+
+    # lifecycle ---------------------------------------------------------------------
+    def start(self, rpc: str, pub: str, wake: Callable[[], None], rearm: Callable[[], None]) -> None:
+        """Join the cluster (blocking): take a lease, register, settle every move left unfinished, watch.
+
+        Raises ``OSError`` if etcd cannot be reached.
+        """
+        self._wake = wake
+        info = NodeInfo(self.node, self.settings.advertise_rpc or rpc, self.settings.advertise_pub or pub)
+        self.lease = Lease(self.etcd, self.settings.lease_ttl_s, self.keys.node(self.node), info.encode(),
+                           lambda: self._post(_LEASE_CHANGED))
+        self.lease.start()
+        snapshot = self._first_snapshot()
+        settle(self._store, self.etcd, self.keys, self.node, snapshot)
+        self.directory.owners, self.directory.nodes = snapshot.owners, snapshot.nodes
+        self.directory.revision = snapshot.revision
+        self._checked_generation = self.lease.generation
+        self.moves = Moves(self.node, self._store, self._runtime, self.etcd, self.keys, self.directory,
+                           self._workers, self._counters, rearm, wake, self._crash_at)
+        self._watcher = Watcher(self.etcd, self.keys, self._post, snapshot.revision)
+        self._courier = Courier(self._context, wake)
+        self._workers.start()
+        self._watcher.start()
+        self._courier.start()
+        self._runtime.resolve_call = self.resolve_call
+
+    def _first_snapshot(self) -> Snapshot:
+        for attempt in range(20):
+            try:
+                return read_snapshot(self.etcd, self.keys)
+            except (EtcdUnavailable, EtcdError) as exc:
+                if attempt == 19:
+                    raise OSError(f"cannot read the cluster's records from etcd: {exc}") from exc
+                time.sleep(0.5)
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Leave the cluster: stop the threads, revoke the lease (other nodes see this node down at once)."""
+        for part in (self._watcher, self._courier):
+            if part is not None:
+                part.close()
+        self._workers.close()
+        if self.lease is not None:
+            self.lease.close()
+        if self._audit is not None:
+            self._audit.close()
+
+    def _post(self, message: Any) -> None:
+        self._inbox.put(message)
+        self._wake()
+
+    # the gatekeeper ------------------------------------------------------------------
+    def writable(self) -> bool:
+        """Whether this node may run and acknowledge turns: a valid lease, and its owner records re-checked."""
+        lease = self.lease
+        return lease is not None and lease.valid() and lease.generation == self._checked_generation
+
+    def may_reply(self) -> bool:
+        return self.lease is not None and self.lease.valid()
+
+    def gate(self, result: CycleResult) -> None:
+        if self.may_reply():
+            if self._audit is not None:
+                self._write_audit(result)
+            return
+        if result.replies or result.events:
+            self._counters["cluster.gated_cycles"] += 1
+            log.warning("a cycle committed after this node's lease may have expired: its %d replies are withheld",
+                        len(result.replies))
+        result.replies = []
+        result.events.clear()
+        result.notices.clear()
+
+    def _write_audit(self, result: CycleResult) -> None:
+        assert self._audit is not None
+        for index, (request, object_id, epoch) in enumerate(self._audited):
+            if object_id and result.replies[index].get("ok"):
+                self._audit.write(json.dumps([time.time_ns(), self.node, object_id, epoch, request.args]) + "\n")
+        self._audit.flush()
+
+    def admit(self, envelopes: list[list[bytes]], requests: list[Request], due: bool,
+              send: Send) -> tuple[list[list[bytes]], list[Request], bool]:
+        self._send = send
+        now = time.monotonic()
+        self._drain(now)
+        writable = self.writable()
+        run_envelopes: list[list[bytes]] = []
+        run: list[Request] = []
+        assert self.moves is not None
+        for envelope, request, arrival in self.moves.take_ready(time.monotonic()):
+            self._route(envelope, request, arrival, writable, run_envelopes, run)
+        for envelope, request in zip(envelopes, requests, strict=True):
+            self._route(envelope, request, now, writable, run_envelopes, run)
+        if self._audit is not None:
+            self._audited = [self._tagged(request) for request in run]
+        return run_envelopes, run, due and writable
+
+    def _tagged(self, request: Request) -> tuple[Request, str, int]:
+        """``request`` with its object's id and the epoch it runs under (for the audit test hook)."""
+        try:
+            object_id = "" if request.target is None or request.op != "storage.put" else \
+                self._resolve(request.target).id
+        except LodestoneError:
+            object_id = ""
+        owner = self.directory.owners.get(object_id)
+        return request, object_id, owner.epoch if owner is not None else 0
+
+    # routing -------------------------------------------------------------------------
+    def _route(self, envelope: list[bytes], request: Request, arrival: float, writable: bool,
+               run_envelopes: list[list[bytes]], run: list[Request], forwarded: bool = False) -> None:
+        op = request.op
+        if request.target is None or op in GLOBAL_OPS:
+            if op.startswith("cluster."):
+                self._internal(envelope, request, writable, run_envelopes, run)
+            elif op == "health":
+                self._send(envelope, ok_reply(request.id, self.health()))
+            else:
+                run_envelopes.append(envelope)
+                run.append(request)
+            return
+        try:
+            ref = self._resolve(request.target)
+        except LodestoneError:
+            run_envelopes.append(envelope)  # the runtime answers with the error
+            run.append(request)
+            return
+        object_id = ref.id
+        assert self.moves is not None
+        owner = self.directory.owners.get(object_id)
+        held = self.moves.busy(object_id)
+        if held is None and owner is not None and owner.node == self.node:
+            if writable:
+                run_envelopes.append(envelope)
+                run.append(request)
+            else:
+                self._counters["cluster.fenced_refusals"] += 1
+                self._refuse(envelope, request, self._fenced())
+            return
+        if time.monotonic() - arrival > HOLD_LIMIT_S:
+            self._refuse(envelope, request, Unavailable(
+                f"{ref.class_name} {ref.name or ref.id} did not become available on node {self.node} in "
+                f"{HOLD_LIMIT_S:.0f} s (it is moving between nodes, or its owner does not answer); retry"))
+        elif held is not None:
+            held.append((envelope, request, arrival))
+        elif not writable:
+            self._counters["cluster.fenced_refusals"] += 1
+            self._refuse(envelope, request, self._fenced())
+        elif forwarded:
+            where = owner.node if owner is not None else None
+            self._refuse(envelope, request, Unavailable(
+                f"{ref.class_name} {ref.name or ref.id} is not on node {self.node} (owner: {where}); retry"))
+        elif owner is None or owner.node is None:
+            self.moves.claim(ref, owner, [(envelope, request, arrival)])
+        elif owner.node not in self.directory.nodes:
+            self._refuse(envelope, request, self._down(ref, owner.node))
+        elif self.settings.placement_of(ref.class_name) == "home":
+            self._forward(envelope, request, ref, owner.node)
+        else:
+            self._fetch(ref, owner, [(envelope, request, arrival)])
+
+    def _refuse(self, envelope: list[bytes], request: Request, error: LodestoneError) -> None:
+        reply = to_wire(request.id, error)
+        self._counters[f"errors.{reply['error']['code']}"] += 1
+        self._send(envelope, reply)
+
+    def _fenced(self) -> Unavailable:
+        lease = self.lease
+        detail = lease.last_error if lease is not None and lease.last_error else "its lease is being renewed"
+        if lease is not None and lease.valid():
+            detail = "it is re-checking the objects it owns after taking a new lease"
+        return Unavailable(f"node {self.node} cannot acknowledge writes now: {detail}; retry "
+                           "(it stops before its etcd lease can expire, so no two nodes serve an object)")
+
+    def _down(self, ref: ObjectRef, node: str) -> Unavailable:
+        return Unavailable(
+            f"{ref.class_name} {ref.name or ref.id} is owned by node {node}, which is down (no etcd lease); retry "
+            f"when it returns, or run `lodestone cluster evict {node} --accept-loss` to give up its objects' state")
+
+    def _forward(self, envelope: list[bytes], request: Request, ref: ObjectRef, node: str) -> None:
+        assert self._courier is not None
+        seq = next(self._seq)
+        inner = {"op": request.op, "target": request.target, "args": request.args, "idem": request.idem,
+                 "readonly": request.readonly}
+        body = encode({"v": 1, "id": seq, "op": "cluster.forward", "args": {"token": self.settings.token,
+                                                                           "request": inner}})
+        self._rpcs[seq] = _Rpc("forward", ref.id, time.monotonic(), envelope, request.id, node)
+        self._courier.send(self.directory.nodes[node].rpc, seq, body)
+        self._counters["cluster.forwards"] += 1
+
+    def _fetch(self, ref: ObjectRef, owner: Owner, held: list[Waiting]) -> None:
+        """Ask ``owner``'s node for the object (a handoff to this node)."""
+        assert self._courier is not None and self.moves is not None and owner.node is not None
+        seq = next(self._seq)
+        args = {"token": self.settings.token, "class": ref.class_name, "id": ref.id, "name": ref.name,
+                "to": self.node, "expires_ms": time.time_ns() // 1_000_000 + EXPORT_TTL_MS}
+        self._rpcs[seq] = _Rpc("export", ref.id, time.monotonic(), node=owner.node)
+        self.moves.arrive(ref, owner, seq, held)
+        self._courier.send(self.directory.nodes[owner.node].rpc, seq,
+                           encode({"v": 1, "id": seq, "op": "cluster.export", "args": args}))
+
+    # the ops between nodes --------------------------------------------------------------
+    def _internal(self, envelope: list[bytes], request: Request, writable: bool,
+                  run_envelopes: list[list[bytes]], run: list[Request]) -> None:
+        token = request.args.get("token")
+        if not isinstance(token, str) or not hmac.compare_digest(token.encode(), self._token):
+            self._refuse(envelope, request, Forbidden(f"{request.op} is an op between cluster nodes; "
+                                                      "it needs the cluster's token"))
+            return
+        try:
+            if request.op == "cluster.export":
+                self._export(envelope, request, writable)
+            elif request.op == "cluster.forward":
+                inner = request.args.get("request")
+                if not isinstance(inner, dict) or not isinstance(inner.get("op"), str) \
+                        or not isinstance(inner.get("args", {}), dict) or inner["op"].startswith("cluster."):
+                    raise BadRequest("cluster.forward needs request: {op, target, args, idem, readonly}")
+                forwarded = Request(request.id, inner["op"], inner.get("target"), inner.get("args", {}),
+                                    inner.get("idem"), inner.get("readonly") is True)
+                self._route(envelope, forwarded, time.monotonic(), writable, run_envelopes, run, forwarded=True)
+            else:
+                raise UnknownOp(f"unknown op {request.op!r}; the ops between nodes are cluster.export, "
+                                "cluster.forward")
+        except LodestoneError as exc:
+            self._refuse(envelope, request, exc)
+
+    def _export(self, envelope: list[bytes], request: Request, writable: bool) -> None:
+        assert self.moves is not None
+        args = request.args
+        class_name, object_id, to = args.get("class"), args.get("id"), args.get("to")
+        if not isinstance(class_name, str) or not isinstance(object_id, str) or not isinstance(to, str):
+            raise BadRequest("cluster.export needs class, id and to")
+        ref = ObjectRef(class_name, self._runtime.ids.from_string(class_name, object_id), args.get("name"))
+        owner = self.directory.owners.get(ref.id)
+        if int(args.get("expires_ms", 0)) < time.time_ns() // 1_000_000:
+            raise Unavailable("this export request expired before it arrived")
+        if not writable or owner is None or owner.node != self.node or self.moves.busy(ref.id) is not None:
+            where = owner.node if owner is not None else None
+            raise Unavailable(f"node {self.node} cannot hand {class_name} {ref.name or ref.id} over now "
+                              f"(owner: {where}, moving: {self.moves.busy(ref.id) is not None}); retry")
+        self.moves.leave(ref, owner.epoch, to)
+        self._exports.append((envelope, request, ref))
+        self._wake()
+
+    # between cycles ---------------------------------------------------------------------
+    def _drain(self, now: float) -> None:
+        moves = self.moves
+        assert moves is not None and self._courier is not None
+        while True:
+            try:
+                message = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            self._take(message)
+        while True:
+            try:
+                seq, body = self._courier.inbox.get_nowait()
+            except queue.Empty:
+                break
+            self._delivered(seq, body)
+        exports, self._exports = self._exports, []
+        for envelope, request, ref in exports:
+            self._send(envelope, moves.export(ref, request, self._max_frame_bytes - 4096))
+        pulls, self._pulls = self._pulls, []
+        for ref in pulls:
+            self._pull(ref)
+        if self._rpcs:
+            for seq in [seq for seq, rpc in self._rpcs.items() if now - rpc.since > RPC_TIMEOUT_S]:
+                self._delivered(seq, None)
+        moves.expire(now)
+        if self.lease is not None:
+            self._counters["cluster.lease_renewals"] = self.lease.renewals
+
+    def _take(self, message: Any) -> None:
+        moves = self.moves
+        assert moves is not None
+        if isinstance(message, Changes):
+            self.directory.revision = max(self.directory.revision, message.revision)
+            for object_id, owner in message.owners.items():
+                moves.learn(object_id, owner)
+            for node, info in message.nodes.items():
+                if info is None:
+                    self.directory.nodes.pop(node, None)
+                else:
+                    self.directory.nodes[node] = info
+        elif isinstance(message, Snapshot):
+            self._apply(message)
+        elif message == _LEASE_CHANGED:
+            self._recheck()
+        else:
+            (kind, object_id), outcome = message
+            if kind == "claimed":
+                moves.claimed(object_id, outcome)
+            elif kind == "taken":
+                moves.taken(object_id, outcome)
+            elif kind == "fenced":
+                moves.fenced(object_id, outcome)
+            elif kind == "recheck":
+                self._rechecked(object_id, outcome)
+
+    def _apply(self, snapshot: Snapshot) -> None:
+        assert self.moves is not None
+        for object_id, owner in snapshot.owners.items():
+            self.moves.learn(object_id, owner)
+        self.directory.nodes = dict(snapshot.nodes)
+        self.directory.revision = max(self.directory.revision, snapshot.revision)
+
+    def _recheck(self) -> None:
+        """A new lease: read every owner record again before serving (what this node lost, it quarantines)."""
+        assert self.lease is not None
+        generation = self.lease.generation
+        etcd, keys = self.etcd, self.keys
+        self._workers.submit(("recheck", generation), lambda: read_snapshot(etcd, keys))
+
+    def _rechecked(self, generation: Any, outcome: Any) -> None:
+        assert self.lease is not None and self.moves is not None
+        if isinstance(outcome, Exception):
+            threading.Timer(0.5, lambda: self._post(_LEASE_CHANGED)).start()
+            return
+        self._apply(outcome)
+        if generation == self.lease.generation:
+            self._checked_generation = generation
+            log.info("owner records re-checked under lease generation %d; serving again", generation)
+            self.moves.rearm()
+
+    def _delivered(self, seq: int, body: bytes | None) -> None:
+        reply: dict[str, Any] | None = None
+        if body is not None:
+            try:
+                reply = decode(body)
+                seq = int(reply["id"]) if isinstance(reply, dict) else -1
+            except Exception:
+                return
+        rpc = self._rpcs.pop(seq, None)
+        if rpc is None:
+            return
+        if rpc.kind == "export":
+            assert self.moves is not None
+            self.moves.exported(rpc.object_id, seq, reply)
+            return
+        assert rpc.envelope is not None and rpc.request_id is not None
+        if reply is None:
+            reply = to_wire(rpc.request_id, Unavailable(f"node {rpc.node}, the object's owner, did not answer; retry"))
+        reply["id"] = rpc.request_id
+        self._send(rpc.envelope, reply)
+
+    # calls between objects -----------------------------------------------------------------
+    def resolve_call(self, target: dict[str, Any]) -> ObjectRef:
+        """The object a turn's call names, if it is here; else refuse (and, if it can, bring it here)."""
+        ref = self._resolve(target)
+        owner = self.directory.owners.get(ref.id)
+        assert self.moves is not None
+        if owner is not None and owner.node == self.node and self.moves.busy(ref.id) is None:
+            return ref
+        where = owner.node if owner is not None else None
+        name = f"{ref.class_name} {ref.name or ref.id}"
+        if where is not None and where != self.node and where not in self.directory.nodes:
+            raise self._down(ref, where)
+        if where is None or where == self.node or self.settings.placement_of(ref.class_name) == "follow":
+            self._pulls.append(ref)
+            raise Unavailable(f"this turn on node {self.node} calls {name}, which is "
+                              f"{'on node ' + where if where else 'not owned by any node yet'}; "
+                              f"it is being brought to node {self.node}: retry")
+        raise Conflict(
+            f"this turn on node {self.node} calls {name}, which lives on node {where} ('home' placement): one "
+            f"turn cannot change objects on two nodes; send the request to node {where}, or place both classes "
+            "so they live on one node (docs/cluster.md)")
+
+    def _pull(self, ref: ObjectRef) -> None:
+        assert self.moves is not None
+        if self.moves.busy(ref.id) is not None or not self.writable():
+            return
+        owner = self.directory.owners.get(ref.id)
+        if owner is None or owner.node is None:
+            self.moves.claim(ref, owner, [])
+        elif owner.node != self.node and owner.node in self.directory.nodes:
+            self._fetch(ref, owner, [])
+
+    # reports -------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """The ``health`` op's report, with this node's cluster state."""
+        report = self._runtime.health()
+        lease = self.lease
+        assert lease is not None and self.moves is not None
+        writable = self.writable()
+        report["cluster"] = {
+            "name": self.settings.name, "node": self.node, "writable": writable,
+            "lease": {"id": format(lease.lease_id, "x"), "ttl_s": lease.ttl_s,
+                      "remaining_ms": int(lease.remaining_s() * 1000), "generation": lease.generation,
+                      "renewals": lease.renewals, "failures": lease.failures, "last_error": lease.last_error},
+            "nodes_live": sorted(self.directory.nodes),
+            "objects_owned": sum(1 for owner in self.directory.owners.values() if owner.node == self.node),
+            "objects_known": len(self.directory.owners), "leaving": len(self.moves.leaving),
+            "arriving": len(self.moves.arriving), "revision": self.directory.revision,
+        }
+        if not writable:
+            report["status"] = "warning"
+            report["warnings"].append(f"node {self.node} does not acknowledge writes: {self._fenced()}")
+        return report
+
+
