@@ -100,10 +100,14 @@ class Moves:
 
     # test hook ---------------------------------------------------------------
     def step(self, name: str) -> None:
-        """A named step of a move; the test hook kills the process here (as SIGKILL would)."""
+        """A named step; the test hook kills the process here (``name``) or stops it once (``stop:name``)."""
         if self._crash_at == name:
             log.warning("crashing at cluster step %s (test hook)", name)
             os.kill(os.getpid(), signal.SIGKILL)
+        elif self._crash_at == f"stop:{name}":
+            log.warning("stopping at cluster step %s (test hook)", name)
+            self._crash_at = None
+            os.kill(os.getpid(), signal.SIGSTOP)
 
     # waiting requests ----------------------------------------------------------
     def busy(self, object_id: str) -> list[Waiting] | None:

@@ -162,6 +162,8 @@ class ClusterNode:
         return self.lease is not None and self.lease.valid()
 
     def gate(self, result: CycleResult) -> None:
+        if self._crash_at is not None and result.events and self.moves is not None:
+            self.moves.step("cycle.committed")
         if self.may_reply():
             if self._audit is not None:
                 self._write_audit(result)
