@@ -21,7 +21,7 @@ from tests.conftest import REPO, wait_for
 
 def _send(endpoint: str, request: dict[str, Any]) -> zmq.Socket[bytes]:
     context: zmq.Context[Any] = zmq.Context.instance()
-    sock = context.socket(zmq.DEALER)
+    sock: zmq.Socket[bytes] = context.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(endpoint)
     sock.send_multipart([b"", encode({"v": 1, "id": 1, **request})])
