@@ -21,25 +21,24 @@ A turn's call to another object (``Turn.call``) must find it here too
 from __future__ import annotations
 
 import hmac
-import itertools
-import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import zmq
 
+from daemon.cluster.audit import Audit
 from daemon.cluster.courier import Courier
 from daemon.cluster.directory import Changes, Directory, Snapshot, Watcher, read_snapshot
 from daemon.cluster.etcd import Etcd, EtcdError, EtcdUnavailable
 from daemon.cluster.lease import Lease
-from daemon.cluster.moves import HOLD_LIMIT_S, Moves, Waiting
+from daemon.cluster.moves import HOLD_LIMIT_S, Moves
+from daemon.cluster.peers import Peers
 from daemon.cluster.reconcile import settle
-from daemon.cluster.records import Keys, NodeInfo, Owner
+from daemon.cluster.records import Keys, NodeInfo
 from daemon.cluster.tasks import Workers
 from daemon.config import ClusterSettings
 from daemon.errors import BadRequest, Conflict, Forbidden, LodestoneError, Unavailable, UnknownOp, to_wire
@@ -47,24 +46,12 @@ from daemon.model import ObjectRef, Request
 from daemon.runtime import CycleResult, Runtime
 from daemon.runtime.ops import GLOBAL_OPS
 from daemon.storage import Store
-from schemas.wire import decode, encode, ok_reply
+from schemas.wire import ok_reply
 
 log = logging.getLogger(__name__)
 
-RPC_TIMEOUT_S = 5.0
-EXPORT_TTL_MS = 3_000
 _LEASE_CHANGED = "lease-changed"
 Send = Callable[[list[bytes], dict[str, Any]], None]
-
-
-@dataclass
-class _Rpc:
-    kind: str
-    object_id: str
-    since: float
-    envelope: list[bytes] | None = None
-    request_id: int | str | None = None
-    node: str = ""
 
 
 class ClusterNode:
@@ -81,26 +68,25 @@ class ClusterNode:
         self._max_frame_bytes = max_frame_bytes
         self._context = context
         self._crash_at = crash_at
-        # Test hook: a file that gets one line per acknowledged storage.put, with the epoch it ran under.
-        self._audit = open(audit, "a", encoding="utf-8") if audit else None  # noqa: SIM115
-        self._audited: list[tuple[Request, str, int]] = []
         self.etcd = Etcd(settings.etcd)
         self.directory = Directory()
+        self._audit = Audit(audit, self.node, self.directory, runtime.resolve) if audit else None
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._workers = Workers(self._post)
         self._wake: Callable[[], None] = lambda: None
         self._send: Send = lambda envelope, reply: None
-        self._seq = itertools.count(1)
-        self._rpcs: dict[int, _Rpc] = {}
         self._exports: list[tuple[list[bytes], Request, ObjectRef]] = []
         self._pulls: list[ObjectRef] = []
         self._checked_generation = 0
+        self._touches_objects = False
+        self._was_writable = True
         self._resolve = runtime.resolve
         self._token = settings.token.encode()
         self.lease: Lease | None = None
         self.moves: Moves | None = None
         self._watcher: Watcher | None = None
         self._courier: Courier | None = None
+        self._peer_requests: Peers | None = None
 
     # lifecycle ---------------------------------------------------------------------
     def start(self, rpc: str, pub: str, wake: Callable[[], None], rearm: Callable[[], None]) -> None:
@@ -122,6 +108,8 @@ class ClusterNode:
                            self._workers, self._counters, rearm, wake, self._crash_at)
         self._watcher = Watcher(self.etcd, self.keys, self._post, snapshot.revision)
         self._courier = Courier(self._context, wake)
+        self._peer_requests = Peers(self.node, self.settings.token, self._courier, self.directory, self.moves,
+                                    self._counters)
         self._workers.start()
         self._watcher.start()
         self._courier.start()
@@ -148,6 +136,10 @@ class ClusterNode:
         if self._audit is not None:
             self._audit.close()
 
+    def _peers(self) -> Peers:
+        assert self._peer_requests is not None
+        return self._peer_requests
+
     def _post(self, message: Any) -> None:
         self._inbox.put(message)
         self._wake()
@@ -159,14 +151,15 @@ class ClusterNode:
         return lease is not None and lease.valid() and lease.generation == self._checked_generation
 
     def may_reply(self) -> bool:
-        return self.lease is not None and self.lease.valid()
+        # A cycle that touched no object (ping, stats, id ops: all a node not writable runs) acknowledges nothing.
+        return (self.lease is not None and self.lease.valid()) or not self._touches_objects
 
     def gate(self, result: CycleResult) -> None:
         if self._crash_at is not None and result.events and self.moves is not None:
             self.moves.step("cycle.committed")
         if self.may_reply():
             if self._audit is not None:
-                self._write_audit(result)
+                self._audit.write(result)
             return
         if result.replies or result.events:
             self._counters["cluster.gated_cycles"] += 1
@@ -176,39 +169,26 @@ class ClusterNode:
         result.events.clear()
         result.notices.clear()
 
-    def _write_audit(self, result: CycleResult) -> None:
-        assert self._audit is not None
-        for index, (request, object_id, epoch) in enumerate(self._audited):
-            if object_id and result.replies[index].get("ok"):
-                self._audit.write(json.dumps([time.time_ns(), self.node, object_id, epoch, request.args]) + "\n")
-        self._audit.flush()
-
     def admit(self, envelopes: list[list[bytes]], requests: list[Request], due: bool,
               send: Send) -> tuple[list[list[bytes]], list[Request], bool]:
-        self._send = send
+        self._send = self._peers().send = send
         now = time.monotonic()
         self._drain(now)
         writable = self.writable()
+        assert self.moves is not None
+        if writable and not self._was_writable:
+            self.moves.rearm()  # alarms that came due while this node could not fire them
+        self._was_writable = writable
         run_envelopes: list[list[bytes]] = []
         run: list[Request] = []
-        assert self.moves is not None
+        self._touches_objects = due and writable
         for envelope, request, arrival in self.moves.take_ready(time.monotonic()):
             self._route(envelope, request, arrival, writable, run_envelopes, run)
         for envelope, request in zip(envelopes, requests, strict=True):
             self._route(envelope, request, now, writable, run_envelopes, run)
         if self._audit is not None:
-            self._audited = [self._tagged(request) for request in run]
+            self._audit.tag(run)
         return run_envelopes, run, due and writable
-
-    def _tagged(self, request: Request) -> tuple[Request, str, int]:
-        """``request`` with its object's id and the epoch it runs under (for the audit test hook)."""
-        try:
-            object_id = "" if request.target is None or request.op != "storage.put" else \
-                self._resolve(request.target).id
-        except LodestoneError:
-            object_id = ""
-        owner = self.directory.owners.get(object_id)
-        return request, object_id, owner.epoch if owner is not None else 0
 
     # routing -------------------------------------------------------------------------
     def _route(self, envelope: list[bytes], request: Request, arrival: float, writable: bool,
@@ -237,6 +217,7 @@ class ClusterNode:
             if writable:
                 run_envelopes.append(envelope)
                 run.append(request)
+                self._touches_objects = True
             else:
                 self._counters["cluster.fenced_refusals"] += 1
                 self._refuse(envelope, request, self._fenced())
@@ -259,9 +240,9 @@ class ClusterNode:
         elif owner.node not in self.directory.nodes:
             self._refuse(envelope, request, self._down(ref, owner.node))
         elif self.settings.placement_of(ref.class_name) == "home":
-            self._forward(envelope, request, ref, owner.node)
+            self._peers().forward(envelope, request, ref, owner.node)
         else:
-            self._fetch(ref, owner, [(envelope, request, arrival)])
+            self._peers().fetch(ref, owner, [(envelope, request, arrival)])
 
     def _refuse(self, envelope: list[bytes], request: Request, error: LodestoneError) -> None:
         reply = to_wire(request.id, error)
@@ -280,28 +261,6 @@ class ClusterNode:
         return Unavailable(
             f"{ref.class_name} {ref.name or ref.id} is owned by node {node}, which is down (no etcd lease); retry "
             f"when it returns, or run `lodestone cluster evict {node} --accept-loss` to give up its objects' state")
-
-    def _forward(self, envelope: list[bytes], request: Request, ref: ObjectRef, node: str) -> None:
-        assert self._courier is not None
-        seq = next(self._seq)
-        inner = {"op": request.op, "target": request.target, "args": request.args, "idem": request.idem,
-                 "readonly": request.readonly}
-        body = encode({"v": 1, "id": seq, "op": "cluster.forward", "args": {"token": self.settings.token,
-                                                                           "request": inner}})
-        self._rpcs[seq] = _Rpc("forward", ref.id, time.monotonic(), envelope, request.id, node)
-        self._courier.send(self.directory.nodes[node].rpc, seq, body)
-        self._counters["cluster.forwards"] += 1
-
-    def _fetch(self, ref: ObjectRef, owner: Owner, held: list[Waiting]) -> None:
-        """Ask ``owner``'s node for the object (a handoff to this node)."""
-        assert self._courier is not None and self.moves is not None and owner.node is not None
-        seq = next(self._seq)
-        args = {"token": self.settings.token, "class": ref.class_name, "id": ref.id, "name": ref.name,
-                "to": self.node, "expires_ms": time.time_ns() // 1_000_000 + EXPORT_TTL_MS}
-        self._rpcs[seq] = _Rpc("export", ref.id, time.monotonic(), node=owner.node)
-        self.moves.arrive(ref, owner, seq, held)
-        self._courier.send(self.directory.nodes[owner.node].rpc, seq,
-                           encode({"v": 1, "id": seq, "op": "cluster.export", "args": args}))
 
     # the ops between nodes --------------------------------------------------------------
     def _internal(self, envelope: list[bytes], request: Request, writable: bool,
@@ -361,16 +320,14 @@ class ClusterNode:
                 seq, body = self._courier.inbox.get_nowait()
             except queue.Empty:
                 break
-            self._delivered(seq, body)
+            self._peers().deliver(seq, body)
         exports, self._exports = self._exports, []
         for envelope, request, ref in exports:
             self._send(envelope, moves.export(ref, request, self._max_frame_bytes - 4096))
         pulls, self._pulls = self._pulls, []
         for ref in pulls:
             self._pull(ref)
-        if self._rpcs:
-            for seq in [seq for seq, rpc in self._rpcs.items() if now - rpc.since > RPC_TIMEOUT_S]:
-                self._delivered(seq, None)
+        self._peers().expire(now)
         moves.expire(now)
         if self.lease is not None:
             self._counters["cluster.lease_renewals"] = self.lease.renewals
@@ -427,27 +384,6 @@ class ClusterNode:
             log.info("owner records re-checked under lease generation %d; serving again", generation)
             self.moves.rearm()
 
-    def _delivered(self, seq: int, body: bytes | None) -> None:
-        reply: dict[str, Any] | None = None
-        if body is not None:
-            try:
-                reply = decode(body)
-                seq = int(reply["id"]) if isinstance(reply, dict) else -1
-            except Exception:
-                return
-        rpc = self._rpcs.pop(seq, None)
-        if rpc is None:
-            return
-        if rpc.kind == "export":
-            assert self.moves is not None
-            self.moves.exported(rpc.object_id, seq, reply)
-            return
-        assert rpc.envelope is not None and rpc.request_id is not None
-        if reply is None:
-            reply = to_wire(rpc.request_id, Unavailable(f"node {rpc.node}, the object's owner, did not answer; retry"))
-        reply["id"] = rpc.request_id
-        self._send(rpc.envelope, reply)
-
     # calls between objects -----------------------------------------------------------------
     def resolve_call(self, target: dict[str, Any]) -> ObjectRef:
         """The object a turn's call names, if it is here; else refuse (and, if it can, bring it here)."""
@@ -478,7 +414,7 @@ class ClusterNode:
         if owner is None or owner.node is None:
             self.moves.claim(ref, owner, [])
         elif owner.node != self.node and owner.node in self.directory.nodes:
-            self._fetch(ref, owner, [])
+            self._peers().fetch(ref, owner, [])
 
     # reports -------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
