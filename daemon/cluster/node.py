@@ -15,7 +15,8 @@ is routed by its object's owner record:
 After the commit, :meth:`ClusterNode.gate` is the output gate: a node whose
 lease may have expired while it ran the cycle sends none of its replies.
 A turn's call to another object (``Turn.call``) must find it here too
-(:meth:`ClusterNode.resolve_call`).
+(:meth:`ClusterNode.resolve`); a call to a write op of a ``home`` object
+on another node goes out after the turn commits (:mod:`daemon.cluster.outbox`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from daemon.cluster.directory import Changes, Directory, Snapshot, Watcher, read
 from daemon.cluster.etcd import Etcd, EtcdError, EtcdUnavailable
 from daemon.cluster.lease import Lease
 from daemon.cluster.moves import HOLD_LIMIT_S, Moves
+from daemon.cluster.outbox import OUTBOX_CLASS, Outbox
 from daemon.cluster.peers import Peers
 from daemon.cluster.reconcile import settle
 from daemon.cluster.records import Keys, NodeInfo
@@ -87,6 +89,7 @@ class ClusterNode:
         self._watcher: Watcher | None = None
         self._courier: Courier | None = None
         self._peer_requests: Peers | None = None
+        self._outbox: Outbox | None = None
 
     # lifecycle ---------------------------------------------------------------------
     def start(self, rpc: str, pub: str, wake: Callable[[], None], rearm: Callable[[], None]) -> None:
@@ -113,7 +116,10 @@ class ClusterNode:
         self._workers.start()
         self._watcher.start()
         self._courier.start()
-        self._runtime.resolve_call = self.resolve_call
+        outbox_ref = ObjectRef(OUTBOX_CLASS, self._runtime.ids.from_name(OUTBOX_CLASS, self.node), self.node)
+        self._outbox = Outbox(self.node, outbox_ref, self._store, self.directory, self._peer_requests,
+                              self._counters, self.moves.step)
+        self._runtime.call_policy = self
 
     def _first_snapshot(self) -> Snapshot:
         for attempt in range(20):
@@ -231,12 +237,11 @@ class ClusterNode:
         elif not writable:
             self._counters["cluster.fenced_refusals"] += 1
             self._refuse(envelope, request, self._fenced())
-        elif forwarded:
-            where = owner.node if owner is not None else None
-            self._refuse(envelope, request, Unavailable(
-                f"{ref.class_name} {ref.name or ref.id} is not on node {self.node} (owner: {where}); retry"))
         elif owner is None or owner.node is None:
             self.moves.claim(ref, owner, [(envelope, request, arrival)])
+        elif forwarded:  # never forwarded twice: the sender's record was stale; it retries
+            self._refuse(envelope, request, Unavailable(
+                f"{ref.class_name} {ref.name or ref.id} is not on node {self.node} (owner: {owner.node}); retry"))
         elif owner.node not in self.directory.nodes:
             self._refuse(envelope, request, self._down(ref, owner.node))
         elif self.settings.placement_of(ref.class_name) == "home":
@@ -328,6 +333,8 @@ class ClusterNode:
         for ref in pulls:
             self._pull(ref)
         self._peers().expire(now)
+        assert self._outbox is not None
+        self._outbox.pump(now)
         moves.expire(now)
         if self.lease is not None:
             self._counters["cluster.lease_renewals"] = self.lease.renewals
@@ -385,26 +392,42 @@ class ClusterNode:
             self.moves.rearm()
 
     # calls between objects -----------------------------------------------------------------
-    def resolve_call(self, target: dict[str, Any]) -> ObjectRef:
-        """The object a turn's call names, if it is here; else refuse (and, if it can, bring it here)."""
+    def resolve(self, target: dict[str, Any]) -> ObjectRef:
+        """The object a turn's call names (the runtime's :class:`CallPolicy`), if the turn can reach it.
+
+        Here: yes. A ``home`` object on another node: yes, :meth:`outbox`
+        queues the call. Anything else elsewhere (or owned by nobody yet):
+        ``UNAVAILABLE``, and this node starts bringing it here, so a retry
+        usually succeeds.
+        """
         ref = self._resolve(target)
         owner = self.directory.owners.get(ref.id)
         assert self.moves is not None
         if owner is not None and owner.node == self.node and self.moves.busy(ref.id) is None:
             return ref
         where = owner.node if owner is not None else None
-        name = f"{ref.class_name} {ref.name or ref.id}"
+        if where is not None and where != self.node and self.settings.placement_of(ref.class_name) == "home":
+            return ref
         if where is not None and where != self.node and where not in self.directory.nodes:
             raise self._down(ref, where)
-        if where is None or where == self.node or self.settings.placement_of(ref.class_name) == "follow":
-            self._pulls.append(ref)
-            raise Unavailable(f"this turn on node {self.node} calls {name}, which is "
-                              f"{'on node ' + where if where else 'not owned by any node yet'}; "
-                              f"it is being brought to node {self.node}: retry")
-        raise Conflict(
-            f"this turn on node {self.node} calls {name}, which lives on node {where} ('home' placement): one "
-            f"turn cannot change objects on two nodes; send the request to node {where}, or place both classes "
-            "so they live on one node (docs/cluster.md)")
+        self._pulls.append(ref)
+        raise Unavailable(f"this turn on node {self.node} calls {ref.class_name} {ref.name or ref.id}, which is "
+                          f"{'on node ' + where if where else 'not owned by any node yet'}; "
+                          f"it is being brought to node {self.node}: retry")
+
+    def outbox(self, target: ObjectRef, writes: bool) -> ObjectRef | None:
+        """The outbox to queue a call to ``target`` in, if it is a ``home`` object on another node."""
+        owner = self.directory.owners.get(target.id)
+        if owner is None or owner.node is None or owner.node == self.node:
+            return None
+        if not writes:
+            raise Conflict(
+                f"this turn on node {self.node} reads {target.class_name} {target.name or target.id}, which lives "
+                f"on node {owner.node}: a turn cannot wait for another node; send the request to node {owner.node}, "
+                "or place both classes so they live on one node (docs/cluster.md)")
+        assert self._outbox is not None
+        self._outbox.dirty = True
+        return self._outbox.ref
 
     def _pull(self, ref: ObjectRef) -> None:
         assert self.moves is not None

@@ -36,6 +36,7 @@ class _Rpc:
     envelope: list[bytes] | None = None
     request_id: int | str | None = None
     node: str = ""
+    callback: Callable[[dict[str, Any] | None], None] | None = None
 
 
 class Peers:
@@ -63,6 +64,13 @@ class Peers:
         self._courier.send(self._directory.nodes[node].rpc, seq, body)
         self._counters["cluster.forwards"] += 1
 
+    def call(self, endpoint: str, request: dict[str, Any], callback: Callable[[dict[str, Any] | None], None]) -> None:
+        """Run ``request`` (``{op, target, args, idem}``) at the node at ``endpoint``; ``callback`` gets the reply."""
+        seq = next(self._seq)
+        body = encode({"v": 1, "id": seq, "op": "cluster.forward", "args": {"token": self._token, "request": request}})
+        self._rpcs[seq] = _Rpc("call", "", time.monotonic(), callback=callback)
+        self._courier.send(endpoint, seq, body)
+
     def fetch(self, ref: ObjectRef, owner: Owner, held: list[Waiting]) -> None:
         """Ask ``owner``'s node to hand ``ref`` over to this one."""
         assert owner.node is not None
@@ -88,6 +96,9 @@ class Peers:
             return
         if rpc.kind == "export":
             self._moves.exported(rpc.object_id, seq, reply)
+            return
+        if rpc.callback is not None:
+            rpc.callback(reply)
             return
         assert rpc.envelope is not None and rpc.request_id is not None
         if reply is None:

@@ -29,7 +29,7 @@ from daemon.runtime.cycle import Cycle, CycleResult, Notice
 from daemon.runtime.health import health_report
 from daemon.runtime.ops import GLOBAL_OPS, OBJECT_OPS
 from daemon.runtime.residents import Residents
-from daemon.runtime.session import Session
+from daemon.runtime.session import CallPolicy, Session
 from daemon.storage import CycleTransaction, Store
 from schemas.wire import SUPPORTED_VERSIONS, ok_reply
 
@@ -91,9 +91,8 @@ class Runtime:
                                    self.options.resident_idle_s)
         # Refs of targets named by class and name, checked once: the hot path's shortcut.
         self._refs: dict[tuple[str, str], ObjectRef] = {}
-        # How a turn's call names another object (Turn.call); a cluster node replaces it with one that
-        # refuses objects this node does not own.
-        self.resolve_call: Callable[[dict[str, Any]], ObjectRef] = self.resolve
+        # Where a turn's calls to other objects go, when a cluster node decides (see Session).
+        self.call_policy: CallPolicy | None = None
 
     # targets ---------------------------------------------------------------
     def resolve(self, target: Any) -> ObjectRef:
@@ -203,7 +202,7 @@ class Runtime:
 
     def session(self, txn: CycleTransaction, now: int) -> Session:
         """A fresh session (one top-level turn) over ``txn``."""
-        return Session(txn, now, self.classes, self.residents, self.resolve_call)
+        return Session(txn, now, self.classes, self.residents, self.resolve, self.call_policy)
 
     def finish(self, txn: CycleTransaction, session: Session, notices: list[Notice]) -> None:
         """The turn finished: apply every object's change set to ``txn``, keep its notices."""

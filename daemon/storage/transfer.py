@@ -30,7 +30,7 @@ import msgpack
 
 from daemon.errors import BadData
 from daemon.model import AlarmRecord
-from daemon.storage import alarms, idempotency, registry
+from daemon.storage import alarms, idempotency, keyspace, registry
 from daemon.storage.environment import Store
 
 CLUSTER_DB = b"_cluster"
@@ -253,6 +253,31 @@ def discard_pending(store: Store, object_id: str) -> None:
     """The ownership change did not commit: forget the pending image."""
     def body(txn: lmdb.Transaction, cluster: lmdb._Database) -> None:
         txn.delete(_PENDING + bytes.fromhex(object_id), db=cluster)
+
+    _write(store, body)
+
+
+# an object read and trimmed between cycles (the cluster's outbox) ----------------
+def entries(store: Store, object_id: str) -> list[tuple[str, Any]]:
+    """Every ``(key, value)`` of the object, in key order (decoded; for small objects)."""
+    with store.env.begin() as txn:
+        db = _object_db(store, txn, object_id, create=False)
+        if db is None:
+            return []
+        found = []
+        for stored_key, record in txn.cursor(db).iternext():
+            key, packed = keyspace.unpack_record(bytes(stored_key), bytes(record))
+            found.append((key.decode(), msgpack.unpackb(packed, raw=False)))
+        return sorted(found)
+
+
+def delete_entries(store: Store, object_id: str, keys: list[str]) -> None:
+    """Delete ``keys`` from the object, in one commit."""
+    def body(txn: lmdb.Transaction, cluster: lmdb._Database) -> None:
+        db = _object_db(store, txn, object_id, create=False)
+        if db is not None:
+            for key in keys:
+                txn.delete(keyspace.storage_key(key.encode()), db=db)
 
     _write(store, body)
 

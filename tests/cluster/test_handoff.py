@@ -179,16 +179,41 @@ def test_home_objects_stay_on_their_node_and_requests_elsewhere_are_forwarded(no
     assert owner is not None and owner["node"] == "a"
 
 
-def test_a_turn_that_calls_a_home_object_on_another_node_is_refused_naming_both(tmp_path: Path,
-                                                                                  nodes: Nodes) -> None:
+def telemetry_events(endpoint: str, kind: str) -> list[dict[str, Any]]:
+    events = ok(call(endpoint, "Telemetry.latest", {"class": "Telemetry", "name": "global"}, {"agent": "steve"}))
+    return [event for event in events["events"] if event["type"] == kind]
+
+
+def test_a_call_to_a_home_object_on_another_node_goes_out_after_the_commit_and_applies_once(nodes: Nodes) -> None:
     nodes.extra = '[classes.options.Agent]\ntelemetry = "global"\n'
-    a, b = nodes.start("a"), nodes.start("b")
+    a = nodes.start("a")
+    b = nodes.start("b", {"LODESTONE_CLUSTER_CRASH_AT": "outbox.delivered"})
     ok(call(a.rpc, "Telemetry.log", {"class": "Telemetry", "name": "global"}, {"agent": "x", "type": "boot"}))
     wait_for(lambda: knows(b.rpc, "a", 1))
-    reply = call(b.rpc, "Agent.init", {"class": "Agent", "name": "steve"})
+    # The agent's turn at b logs to the Telemetry object at a: the call is queued in b's commit and
+    # delivered after it. b dies once the owner answered, before it forgets the entry; at its
+    # restart it sends the entry again, and the idempotency key it carries makes it apply once.
+    ok(call(b.rpc, "Agent.init", {"class": "Agent", "name": "steve"}))
+    assert nodes.wait_exit("b") == -9
+    nodes.start("b")
+    wait_for(lambda: ok(call(nodes.procs["b"].rpc, "stats"))["counters"].get("cluster.outbox_delivered", 0) == 1)
+    assert len(telemetry_events(a.rpc, "spawn")) == 1
+    ok(call(nodes.procs["b"].rpc, "Agent.damage", {"class": "Agent", "name": "steve"}, {"amount": 2, "source": "x"}))
+    wait_for(lambda: len(telemetry_events(a.rpc, "damage")) == 1)
+    assert ok(call(a.rpc, "stats"))["counters"].get("idempotent_replays", 0) == 1
+
+
+def test_a_turn_that_reads_a_home_object_on_another_node_is_refused_naming_both(nodes: Nodes) -> None:
+    nodes.extra = '[classes]\nmodules = ["tests.support.cluster_classes"]\n'
+    a, b = nodes.start("a"), nodes.start("b")
+    ok(call(a.rpc, "Foreman.heartbeat", {"class": "Foreman", "name": "global"},
+            {"agent": "steve", "health": 20, "position": {"x": 0, "y": 64, "z": 0}}))
+    wait_for(lambda: knows(b.rpc, "a", 1))
+    reply = call(b.rpc, "Scout.look", {"class": "Scout", "name": "s"})
     assert not reply["ok"] and reply["error"]["code"] == "CONFLICT"
     message = reply["error"]["message"]
-    assert "node b" in message and "node a" in message and "Telemetry global" in message
+    assert "node b" in message and "node a" in message and "Foreman global" in message
+    assert ok(call(a.rpc, "Scout.look", {"class": "Scout", "name": "s2"}))["name"] == "steve"
 
 
 def test_a_call_to_a_follow_object_elsewhere_brings_it_here_and_the_retry_succeeds(nodes: Nodes) -> None:
