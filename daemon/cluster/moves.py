@@ -235,7 +235,13 @@ class Moves:
             self.release(leaving.held)
 
     def expire(self, now: float) -> None:
-        """Fence handoffs out that stalled; refuse requests that waited too long."""
+        """Fence handoffs out that stalled; let requests that waited too long go (to be refused)."""
+        lists: list[list[Waiting]] = [moving.held for moving in self.leaving.values()]
+        lists += [moving.held for moving in self.arriving.values()]
+        for held in lists:
+            if held and now - held[0][2] > HOLD_LIMIT_S:
+                self.release([waiting for waiting in held if now - waiting[2] > HOLD_LIMIT_S])
+                held[:] = [waiting for waiting in held if now - waiting[2] <= HOLD_LIMIT_S]
         for object_id, leaving in self.leaving.items():
             if not leaving.fencing and now - leaving.since > HANDOFF_TIMEOUT_S:
                 leaving.fencing = True

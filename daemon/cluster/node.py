@@ -15,8 +15,8 @@ is routed by its object's owner record:
 After the commit, :meth:`ClusterNode.gate` is the output gate: a node whose
 lease may have expired while it ran the cycle sends none of its replies.
 A turn's call to another object (``Turn.call``) must find it here too
-(:meth:`ClusterNode.resolve`); a call to a write op of a ``home`` object
-on another node goes out after the turn commits (:mod:`daemon.cluster.outbox`).
+(:mod:`daemon.cluster.calls`); a call to a write op of a ``home`` object on
+another node goes out after the turn commits (:mod:`daemon.cluster.outbox`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any
 import zmq
 
 from daemon.cluster.audit import Audit
+from daemon.cluster.calls import Calls, owner_down
 from daemon.cluster.courier import Courier
 from daemon.cluster.directory import Changes, Directory, Snapshot, Watcher, read_snapshot
 from daemon.cluster.etcd import Etcd, EtcdError, EtcdUnavailable
@@ -43,7 +44,7 @@ from daemon.cluster.reconcile import settle
 from daemon.cluster.records import Keys, NodeInfo
 from daemon.cluster.tasks import Workers
 from daemon.config import ClusterSettings
-from daemon.errors import BadRequest, Conflict, Forbidden, LodestoneError, Unavailable, UnknownOp, to_wire
+from daemon.errors import BadRequest, Forbidden, LodestoneError, Unavailable, UnknownOp, to_wire
 from daemon.model import ObjectRef, Request
 from daemon.runtime import CycleResult, Runtime
 from daemon.runtime.ops import GLOBAL_OPS
@@ -78,7 +79,6 @@ class ClusterNode:
         self._wake: Callable[[], None] = lambda: None
         self._send: Send = lambda envelope, reply: None
         self._exports: list[tuple[list[bytes], Request, ObjectRef]] = []
-        self._pulls: list[ObjectRef] = []
         self._checked_generation = 0
         self._touches_objects = False
         self._was_writable = True
@@ -90,6 +90,7 @@ class ClusterNode:
         self._courier: Courier | None = None
         self._peer_requests: Peers | None = None
         self._outbox: Outbox | None = None
+        self._calls: Calls | None = None
 
     # lifecycle ---------------------------------------------------------------------
     def start(self, rpc: str, pub: str, wake: Callable[[], None], rearm: Callable[[], None]) -> None:
@@ -119,7 +120,8 @@ class ClusterNode:
         outbox_ref = ObjectRef(OUTBOX_CLASS, self._runtime.ids.from_name(OUTBOX_CLASS, self.node), self.node)
         self._outbox = Outbox(self.node, outbox_ref, self._store, self.directory, self._peer_requests,
                               self._counters, self.moves.step)
-        self._runtime.call_policy = self
+        self._calls = Calls(self.node, self.settings, self.directory, self.moves, self._resolve, self._outbox)
+        self._runtime.call_policy = self._calls
 
     def _first_snapshot(self) -> Snapshot:
         for attempt in range(20):
@@ -243,7 +245,7 @@ class ClusterNode:
             self._refuse(envelope, request, Unavailable(
                 f"{ref.class_name} {ref.name or ref.id} is not on node {self.node} (owner: {owner.node}); retry"))
         elif owner.node not in self.directory.nodes:
-            self._refuse(envelope, request, self._down(ref, owner.node))
+            self._refuse(envelope, request, owner_down(ref, owner.node))
         elif self.settings.placement_of(ref.class_name) == "home":
             self._peers().forward(envelope, request, ref, owner.node)
         else:
@@ -261,11 +263,6 @@ class ClusterNode:
             detail = "it is re-checking the objects it owns after taking a new lease"
         return Unavailable(f"node {self.node} cannot acknowledge writes now: {detail}; retry "
                            "(it stops before its etcd lease can expire, so no two nodes serve an object)")
-
-    def _down(self, ref: ObjectRef, node: str) -> Unavailable:
-        return Unavailable(
-            f"{ref.class_name} {ref.name or ref.id} is owned by node {node}, which is down (no etcd lease); retry "
-            f"when it returns, or run `lodestone cluster evict {node} --accept-loss` to give up its objects' state")
 
     # the ops between nodes --------------------------------------------------------------
     def _internal(self, envelope: list[bytes], request: Request, writable: bool,
@@ -329,7 +326,8 @@ class ClusterNode:
         exports, self._exports = self._exports, []
         for envelope, request, ref in exports:
             self._send(envelope, moves.export(ref, request, self._max_frame_bytes - 4096))
-        pulls, self._pulls = self._pulls, []
+        assert self._calls is not None
+        pulls, self._calls.pulls = self._calls.pulls, []
         for ref in pulls:
             self._pull(ref)
         self._peers().expire(now)
@@ -392,43 +390,6 @@ class ClusterNode:
             self.moves.rearm()
 
     # calls between objects -----------------------------------------------------------------
-    def resolve(self, target: dict[str, Any]) -> ObjectRef:
-        """The object a turn's call names (the runtime's :class:`CallPolicy`), if the turn can reach it.
-
-        Here: yes. A ``home`` object on another node: yes, :meth:`outbox`
-        queues the call. Anything else elsewhere (or owned by nobody yet):
-        ``UNAVAILABLE``, and this node starts bringing it here, so a retry
-        usually succeeds.
-        """
-        ref = self._resolve(target)
-        owner = self.directory.owners.get(ref.id)
-        assert self.moves is not None
-        if owner is not None and owner.node == self.node and self.moves.busy(ref.id) is None:
-            return ref
-        where = owner.node if owner is not None else None
-        if where is not None and where != self.node and self.settings.placement_of(ref.class_name) == "home":
-            return ref
-        if where is not None and where != self.node and where not in self.directory.nodes:
-            raise self._down(ref, where)
-        self._pulls.append(ref)
-        raise Unavailable(f"this turn on node {self.node} calls {ref.class_name} {ref.name or ref.id}, which is "
-                          f"{'on node ' + where if where else 'not owned by any node yet'}; "
-                          f"it is being brought to node {self.node}: retry")
-
-    def outbox(self, target: ObjectRef, writes: bool) -> ObjectRef | None:
-        """The outbox to queue a call to ``target`` in, if it is a ``home`` object on another node."""
-        owner = self.directory.owners.get(target.id)
-        if owner is None or owner.node is None or owner.node == self.node:
-            return None
-        if not writes:
-            raise Conflict(
-                f"this turn on node {self.node} reads {target.class_name} {target.name or target.id}, which lives "
-                f"on node {owner.node}: a turn cannot wait for another node; send the request to node {owner.node}, "
-                "or place both classes so they live on one node (docs/cluster.md)")
-        assert self._outbox is not None
-        self._outbox.dirty = True
-        return self._outbox.ref
-
     def _pull(self, ref: ObjectRef) -> None:
         assert self.moves is not None
         if self.moves.busy(ref.id) is not None or not self.writable():

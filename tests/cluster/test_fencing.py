@@ -110,9 +110,29 @@ def test_losing_one_etcd_member_changes_nothing_and_losing_two_stops_writes_unti
         other = b if owner is a else a
         moved = call(other.rpc, "storage.put", STEVE, {"key": "n", "value": 98})
         assert not moved["ok"] and moved["error"]["code"] == "UNAVAILABLE"  # no handoff without quorum
+        fresh = call(owner.rpc, "storage.put", {"class": "Steve", "name": "fresh"}, {"key": "n", "value": 1})
+        assert not fresh["ok"] and fresh["error"]["code"] == "UNAVAILABLE"  # nor a new owner
         time.sleep(0.5)
         own_etcd.start(1)
         assert retry(owner.rpc, "storage.put", STEVE, {"key": "n", "value": 100}, timeout=30) == {}
         assert ok(call(owner.rpc, "storage.get", STEVE, {"key": "n"}))["value"] == 100
     finally:
         nodes.close()
+
+
+def test_a_request_whose_object_cannot_come_is_refused_after_the_hold_limit(nodes: Nodes) -> None:
+    nodes.ttl_s = 10  # the owner stays live (its lease held) while it does not answer
+    a, b = nodes.start("a"), nodes.start("b")
+    ok(call(a.rpc, "storage.put", STEVE, {"key": "k", "value": 1}))
+    wait_for(lambda: knows(b.rpc, "a", 1))
+    nodes.signal("a", signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        reply = call(b.rpc, "storage.get", STEVE, {"key": "k"}, timeout=15)
+        waited = time.monotonic() - started
+    finally:
+        nodes.signal("a", signal.SIGCONT)
+    assert not reply["ok"] and reply["error"]["code"] == "UNAVAILABLE" and reply["error"]["retryable"]
+    assert "did not become available on node b" in reply["error"]["message"]
+    assert 4.5 < waited < 10
+    assert retry(b.rpc, "storage.get", STEVE, {"key": "k"}) == {"found": True, "value": 1}
