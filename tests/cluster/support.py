@@ -105,9 +105,9 @@ class EtcdCluster:
             self.stop(index)
 
 
-def node_config(cluster: str, node: str, etcd: list[str], ttl_s: int = 2, extra: str = "") -> str:
+def node_config(cluster: str, node: str, etcd: list[str], ttl_s: int = 2, extra: str = "", top: str = "") -> str:
     return (
-        "[cluster]\n"
+        f"{top}[cluster]\n"
         f'name = "{cluster}"\nnode_id = "{node}"\n'
         f"etcd = {json.dumps(etcd)}\nlease_ttl_s = {ttl_s}\n"
         f'token = "{TOKEN}"\n{extra}'
@@ -122,7 +122,8 @@ class Nodes:
     cluster: str
     etcd: list[str]
     ttl_s: int = 2
-    extra: str = ""
+    extra: str = ""  # tables after [cluster] ([classes], [cluster.placement], ...)
+    top: str = ""  # top-level keys, before [cluster]
     procs: dict[str, DaemonProcess] = field(default_factory=dict)
 
     def start(self, node: str, environ: dict[str, str] | None = None) -> DaemonProcess:
@@ -131,7 +132,7 @@ class Nodes:
             data_dir.mkdir(parents=True)
             (data_dir / "secret").write_bytes(SECRET)
         config = self.root / node / "lodestone.toml"
-        config.write_text(node_config(self.cluster, node, self.etcd, self.ttl_s, self.extra))
+        config.write_text(node_config(self.cluster, node, self.etcd, self.ttl_s, self.extra, self.top))
         old = self.procs.get(node)
         proc = DaemonProcess(data_dir, extra_args=["--config", str(config)], environ=environ or {},
                              stderr_path=self.root / node / "stderr.log")

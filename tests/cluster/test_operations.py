@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from tests.cluster.support import Nodes, call
@@ -18,6 +19,7 @@ def lodestone(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_status_where_and_evict_read_the_cluster_from_etcd(tmp_path: Path, nodes: Nodes) -> None:
+    nodes.top = 'metrics = "127.0.0.1:0"\n'
     a, b = nodes.start("a"), nodes.start("b")
     ok(call(a.rpc, "storage.put", STEVE, {"key": "k", "value": 1}))
     ok(call(a.rpc, "storage.put", {"class": "Steve", "name": "steve-2"}, {"key": "k", "value": 1}))
@@ -41,3 +43,24 @@ def test_status_where_and_evict_read_the_cluster_from_etcd(tmp_path: Path, nodes
     health = ok(call(b.rpc, "health"))
     assert health["cluster"]["objects_owned"] == 1 and health["cluster"]["writable"]
     assert ok(call(b.rpc, "stats"))["counters"]["cluster.handoffs_in"] == 1
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://{b.announced['metrics']}/metrics", timeout=5) as response:
+            text: str = response.read().decode()
+            return text
+
+    wait_for(lambda: "lodestone_cluster_handoffs_in_total 1.0" in scrape())
+    assert "lodestone_cluster_lease_renewals_total" in scrape()
+
+
+def test_the_ops_between_nodes_need_the_cluster_token(nodes: Nodes) -> None:
+    a = nodes.start("a")
+    ok(call(a.rpc, "storage.put", STEVE, {"key": "k", "value": 1}))
+    steve = ok(call(a.rpc, "id.from_name", args=STEVE))["id"]
+    for args in ({}, {"token": "guess"}):
+        export = call(a.rpc, "cluster.export", args={**args, "class": "Steve", "id": steve, "to": "x",
+                                                      "expires_ms": 2**62})
+        assert not export["ok"] and export["error"]["code"] == "FORBIDDEN"
+        forward = call(a.rpc, "cluster.forward", args={**args, "request": {"op": "ping"}})
+        assert not forward["ok"] and forward["error"]["code"] == "FORBIDDEN"
+    assert ok(call(a.rpc, "storage.get", STEVE, {"key": "k"}))["value"] == 1  # still here, still served
