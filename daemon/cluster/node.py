@@ -176,6 +176,8 @@ class ClusterNode:
         result.replies = []
         result.events.clear()
         result.notices.clear()
+        if self._outbox is not None:
+            self._outbox.withheld()
 
     def admit(self, envelopes: list[list[bytes]], requests: list[Request], due: bool,
               send: Send) -> tuple[list[list[bytes]], list[Request], bool]:
@@ -332,7 +334,8 @@ class ClusterNode:
             self._pull(ref)
         self._peers().expire(now)
         assert self._outbox is not None
-        self._outbox.pump(now)
+        if self.writable():
+            self._outbox.pump(now)
         moves.expire(now)
         if self.lease is not None:
             self._counters["cluster.lease_renewals"] = self.lease.renewals

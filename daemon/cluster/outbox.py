@@ -46,13 +46,32 @@ class Outbox:
         self.dirty = True  # entries left by a previous run go out first
         self._in_flight: set[str] = set()
         self._retry_at = 0.0
+        # Keys read so far, and whether entries not read yet come from a cycle whose replies the
+        # output gate withheld: those were written by a node that may have lost its objects.
+        self._seen: set[str] = set()
+        self.discard_unseen = False
+
+    def withheld(self) -> None:
+        """The output gate withheld a cycle: the entries it wrote are not sent, but discarded."""
+        self.discard_unseen = True
+        self.dirty = True
 
     def pump(self, now: float) -> None:
         """Send the entries not in flight yet (after a turn queued one, or when a retry is due)."""
         if not self.dirty and not (self._retry_at and now >= self._retry_at):
             return
         self.dirty, self._retry_at = False, 0.0
-        for key, entry in transfer.entries(self._store, self.ref.id):
+        entries = transfer.entries(self._store, self.ref.id)
+        if self.discard_unseen:
+            self.discard_unseen = False
+            stale = [key for key, _ in entries if key not in self._seen]
+            if stale:
+                log.warning("discarding %d queued calls written after this node's lease may have expired", len(stale))
+                self._counters["cluster.outbox_discarded"] += len(stale)
+                transfer.delete_entries(self._store, self.ref.id, stale)
+                entries = [(key, entry) for key, entry in entries if key in self._seen]
+        for key, entry in entries:
+            self._seen.add(key)
             if key in self._in_flight:
                 continue
             owner = self._directory.owners.get(entry["id"])
@@ -83,3 +102,4 @@ class Outbox:
             self._counters["cluster.outbox_refused"] += 1
         self._step("outbox.delivered")
         transfer.delete_entries(self._store, self.ref.id, [key])
+        self._seen.discard(key)

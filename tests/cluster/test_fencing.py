@@ -136,3 +136,23 @@ def test_a_request_whose_object_cannot_come_is_refused_after_the_hold_limit(node
     assert "did not become available on node b" in reply["error"]["message"]
     assert 4.5 < waited < 10
     assert retry(b.rpc, "storage.get", STEVE, {"key": "k"}) == {"found": True, "value": 1}
+
+
+def test_calls_queued_by_a_cycle_the_gate_withheld_are_discarded_not_sent(nodes: Nodes) -> None:
+    nodes.extra = '[classes.options.Agent]\ntelemetry = "global"\n'
+    a = nodes.start("a")
+    b = nodes.start("b", {"LODESTONE_CLUSTER_CRASH_AT": "stop:cycle.committed"})
+    assert b.process is not None
+    ok(call(a.rpc, "Telemetry.log", {"class": "Telemetry", "name": "global"}, {"agent": "x", "type": "boot"}))
+    wait_for(lambda: knows(b.rpc, "a", 1))
+    sock = _send(b.rpc, {"op": "Agent.init", "target": {"class": "Agent", "name": "steve"}})
+    try:
+        wait_for(lambda: _stopped(b.process.pid) if b.process else False)
+        wait_for(lambda: _lease_gone(nodes, "b"), timeout=15)
+        b.process.send_signal(signal.SIGCONT)
+        assert not sock.poll(3000)
+    finally:
+        sock.close(0)
+    wait_for(lambda: ok(call(b.rpc, "stats"))["counters"].get("cluster.outbox_discarded", 0) == 1)
+    events = ok(call(a.rpc, "Telemetry.latest", {"class": "Telemetry", "name": "global"}, {"agent": "steve"}))
+    assert events["events"] == []
