@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from daemon.cluster import ownership
 from daemon.cluster.directory import Snapshot
 from daemon.cluster.etcd import Etcd
+from daemon.cluster.outbox import OUTBOX_CLASS
 from daemon.cluster.records import Keys, Owner
 from daemon.model import ObjectRef
 from daemon.storage import Store, transfer
@@ -74,6 +75,8 @@ def settle(store: Store, etcd: Etcd, keys: Keys, node: str, snapshot: Snapshot) 
         _settle_leaving(store, etcd, keys, node, ref, marker.epoch, owner, owners, done)
         names.pop(marker.object_id, None)
     for object_id, (class_name, name) in names.items():
+        if class_name == OUTBOX_CLASS:  # this node's own, never owned through etcd
+            continue
         _settle_local(store, etcd, keys, node, ObjectRef(class_name, object_id, name), owners, done)
     log.info("cluster start-up: %s", done)
     return done
