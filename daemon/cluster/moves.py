@@ -182,13 +182,17 @@ class Moves:
 
     def taken(self, object_id: str, outcome: Any) -> None:
         """The take-over transaction's outcome: install the pending image, or discard it."""
-        arriving = self.arriving.pop(object_id, None)
+        arriving = self.arriving.get(object_id)
         if arriving is None:
             return
-        won, owner = (False, None) if isinstance(outcome, Exception) else outcome
         if isinstance(outcome, Exception):
-            log.warning("%s %s: the ownership change's outcome is unknown (%s); discarding the copy received",
+            # Whether the transaction committed is unknown: the image stays pending until the record says.
+            log.warning("%s %s: the ownership change's outcome is unknown (%s); reading the owner record",
                         arriving.ref.class_name, object_id, outcome)
+            self._workers.submit(("taken", object_id), self._settle_call(arriving))
+            return
+        del self.arriving[object_id]
+        won, owner = outcome
         if not won:
             transfer.discard_pending(self._store, object_id)
             if owner is not None:
@@ -205,6 +209,18 @@ class Moves:
             self.rearm()
         self.step("import.installed")
         self.release(arriving.held)
+
+    def _settle_call(self, arriving: Arriving) -> Callable[[], tuple[bool, Owner | None]]:
+        etcd, keys, node, ref, source, epoch = (self._etcd, self._keys, self.node, arriving.ref,
+                                                arriving.from_node, arriving.epoch)
+
+        def settle() -> tuple[bool, Owner | None]:
+            time.sleep(RETRY_DELAY_S)
+            owner = ownership.read(etcd, keys, ref)
+            won = owner is not None and owner.node == node and owner.from_node == source and owner.from_epoch == epoch
+            return won, owner
+
+        return settle
 
     # handoff, sending side -------------------------------------------------------------
     def leave(self, ref: ObjectRef, epoch: int, to: str) -> None:
