@@ -14,7 +14,7 @@ nodes as subprocesses, then prints a table:
   flight each) over 1,000 agents a single node already owns, with cluster
   mode off and on, in alternating rounds.
 
-Usage: python bench/cluster.py [--moves N] [--seconds S] [--rounds N]
+Usage: python bench/cluster.py [--moves N] [--seconds S] [--rounds N] [--throughput-only]
 """
 
 from __future__ import annotations
@@ -147,6 +147,12 @@ def pipelined(context: zmq.Context[Any], endpoint: str, seconds: float, seed: in
     return rate
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def own_agents(context: zmq.Context[Any], endpoint: str) -> None:
     """Write every agent once, so the node owns (and has stored) all of them before the timed rounds."""
     caller = Caller(context, endpoint)
@@ -156,7 +162,8 @@ def own_agents(context: zmq.Context[Any], endpoint: str) -> None:
 
 
 def throughput(context: zmq.Context[Any], root: Path, etcd: EtcdCluster, seconds: float,
-               rounds: int) -> dict[str, list[float]]:
+               rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Requests per second, and the server's CPU microseconds per request, per round, off and on."""
     plain_dir = root / "plain"
     plain_dir.mkdir()
     (plain_dir / "secret").write_bytes(SECRET)
@@ -165,23 +172,30 @@ def throughput(context: zmq.Context[Any], root: Path, etcd: EtcdCluster, seconds
     (root / "solo").mkdir()
     node = nodes.start("solo")
     rates: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
     try:
         own_agents(context, plain.rpc)
         own_agents(context, node.rpc)
         for round_number in range(rounds):
-            rates["off"].append(pipelined(context, plain.rpc, seconds, round_number))
-            rates["on"].append(pipelined(context, node.rpc, seconds, round_number))
+            for label, proc in (("off", plain), ("on", node)):
+                assert proc.process is not None
+                before, started = cpu_seconds(proc.process.pid), time.perf_counter()
+                rate = pipelined(context, proc.rpc, seconds, round_number)
+                served = rate * (time.perf_counter() - started)
+                rates[label].append(rate)
+                cpu[label].append((cpu_seconds(proc.process.pid) - before) / served * 1e6)
     finally:
         plain.stop()
         nodes.close()
-    return rates
+    return rates, cpu
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--moves", type=int, default=200, help="handoffs timed per agent size")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per throughput round")
-    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds, off and on in turn")
+    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds, off and on in turn")
+    parser.add_argument("--throughput-only", action="store_true", help="skip the handoff and forward timings")
     args = parser.parse_args()
     context: zmq.Context[Any] = zmq.Context.instance()
     with tempfile.TemporaryDirectory(prefix="lodestone-bench-cluster-") as tmp:
@@ -189,29 +203,35 @@ def main() -> int:
         (root / "etcd").mkdir()
         etcd = EtcdCluster(root / "etcd").start_all()
         nodes = Nodes(root, "bench", etcd.clients, ttl_s=10)
+        small = big = (0.0, 0.0)
+        forward: dict[str, tuple[float, float]] = {}
         try:
-            nodes.start("a")
-            nodes.start("b")
-            small = handoffs(context, nodes, "small", {"state": {"pad": "x" * 280}}, args.moves)
-            big = handoffs(context, nodes, "big", {"state": 0, **{f"e{i:02d}": "y" * 65_536 for i in range(16)}},
-                           max(20, args.moves // 4))
-            forward = forwards(context, nodes, 1000)
-            nodes.close()
-            rates = throughput(context, root, etcd, args.seconds, args.rounds)
+            if not args.throughput_only:
+                nodes.start("a")
+                nodes.start("b")
+                small = handoffs(context, nodes, "small", {"state": {"pad": "x" * 280}}, args.moves)
+                big = handoffs(context, nodes, "big",
+                               {"state": 0, **{f"e{i:02d}": "y" * 65_536 for i in range(16)}}, max(20, args.moves // 4))
+                forward = forwards(context, nodes, 1000)
+                nodes.close()
+            rates, cpu = throughput(context, root, etcd, args.seconds, args.rounds)
         finally:
             nodes.close()
             etcd.close()
     print(f"bench/cluster.py on {os.cpu_count()} CPUs, etcd 3 members on loopback, lease_ttl_s 10\n")
-    print("| what | p50 (ms) | p99 (ms) |\n|---|---|---|")
-    print(f"| handoff, 300-byte agent ({args.moves} moves) | {small[0]:.2f} | {small[1]:.2f} |")
-    print(f"| handoff, 1 MiB of entries ({max(20, args.moves // 4)} moves) | {big[0]:.2f} | {big[1]:.2f} |")
-    for label, (p50, p99) in forward.items():
-        print(f"| write to a home object, {label} | {p50:.2f} | {p99:.2f} |")
+    if not args.throughput_only:
+        print("| what | p50 (ms) | p99 (ms) |\n|---|---|---|")
+        print(f"| handoff, 300-byte agent ({args.moves} moves) | {small[0]:.2f} | {small[1]:.2f} |")
+        print(f"| handoff, 1 MiB of entries ({max(20, args.moves // 4)} moves) | {big[0]:.2f} | {big[1]:.2f} |")
+        for label, (p50, p99) in forward.items():
+            print(f"| write to a home object, {label} | {p50:.2f} | {p99:.2f} |")
     off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
-    print("\n| pipelined storage.put, 1,000 agents owned locally | requests/s (median) | rounds |\n|---|---|---|")
-    print(f"| cluster mode off | {off:,.0f} | {', '.join(f'{r:,.0f}' for r in rates['off'])} |")
-    print(f"| cluster mode on | {on:,.0f} | {', '.join(f'{r:,.0f}' for r in rates['on'])} |")
-    print(f"\non/off: {on / off:.2f}x")
+    cpu_off, cpu_on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    print("\n| pipelined storage.put, 1,000 agents owned locally | requests/s (median) | server CPU per request (us, "
+          "median) | requests/s per round |\n|---|---|---|---|")
+    print(f"| cluster mode off | {off:,.0f} | {cpu_off:.1f} | {', '.join(f'{r:,.0f}' for r in rates['off'])} |")
+    print(f"| cluster mode on | {on:,.0f} | {cpu_on:.1f} | {', '.join(f'{r:,.0f}' for r in rates['on'])} |")
+    print(f"\non/off: {on / off:.2f}x the requests/s, {cpu_on / cpu_off:.2f}x the server CPU per request")
     return 0
 
 
