@@ -103,24 +103,31 @@ class Watcher:
         self._stop.set()
 
     def _run(self) -> None:
+        resync = False
         while not self._stop.is_set():
+            if resync:  # the history since our revision is gone (compacted): read everything again
+                try:
+                    snapshot = read_snapshot(self._etcd, self._keys)
+                except (EtcdUnavailable, EtcdError) as exc:
+                    log.debug("cannot read the cluster's records yet: %s", exc)
+                    if self._stop.wait(0.5):
+                        return
+                    continue
+                self._revision = snapshot.revision
+                self._post(snapshot)
+                resync = False
             try:
                 for revision, events in self._etcd.watch(self._keys.root, self._revision + 1):
                     if self._stop.is_set():
                         return
                     self._deliver(revision, events)
             except (EtcdUnavailable, EtcdError) as exc:
+                # A quiet watch times out and resumes where it was; a compacted one starts over.
+                resync = "compact" in str(exc)
                 log.debug("watch ended: %s", exc)
+            self.restarts += 1
             if self._stop.wait(0.2):
                 return
-            self.restarts += 1
-            try:
-                snapshot = read_snapshot(self._etcd, self._keys)
-            except (EtcdUnavailable, EtcdError) as exc:
-                log.debug("cannot read the cluster's records yet: %s", exc)
-                continue
-            self._revision = snapshot.revision
-            self._post(snapshot)
 
     def _deliver(self, revision: int, events: list[tuple[str, KeyValue]]) -> None:
         if not events:

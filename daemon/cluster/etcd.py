@@ -237,8 +237,10 @@ class Etcd:
             if "error" in message:
                 raise EtcdUnavailable(f"watch ended: {message['error']}")
             result = message.get("result", {})
-            if result.get("compact_revision") or result.get("canceled"):
-                raise EtcdUnavailable(f"watch cancelled: {result.get('cancel_reason', 'compacted')}")
+            if result.get("compact_revision"):
+                raise EtcdUnavailable(f"watch cancelled: compacted up to {result['compact_revision']}")
+            if result.get("canceled"):
+                raise EtcdUnavailable(f"watch cancelled: {result.get('cancel_reason', 'by etcd')}")
             events = [(event.get("type", "PUT"), _kv(event["kv"])) for event in result.get("events", [])]
             yield int(result.get("header", {}).get("revision", 0)), events
             line = response.readline()

@@ -24,7 +24,9 @@ from daemon.model import ObjectRef, Request
 from schemas.wire import decode, encode
 
 RPC_TIMEOUT_S = 5.0
-EXPORT_TTL_MS = 3_000
+# An export request older than this is dropped by the owner (one that sat queued while the owner was
+# frozen); generous, as it compares two nodes' wall clocks.
+EXPORT_TTL_MS = 30_000
 Send = Callable[[list[bytes], dict[str, Any]], None]
 
 
