@@ -97,18 +97,22 @@ class Lease:
 
     def _run(self) -> None:
         interval = self.ttl_s / 3
-        while not self._stop.wait(interval if self.valid() else 0.2):
+        renewed = True
+        while not self._stop.wait(interval if renewed else 0.2):  # after a failure, try again soon
             sent = self._clock()
+            renewed = False
             try:
                 ttl = self._etcd.keepalive(self.lease_id)
                 if ttl > 0:
                     self.deadline = sent + ttl - self.margin_s
                     self.renewals += 1
+                    renewed = True
                     continue
                 log.warning("the etcd lease %x expired; taking a new one and re-checking every object owned",
                             self.lease_id)
                 self.deadline = 0.0
                 self._grant()
+                renewed = True
                 self._on_change()
             except (EtcdUnavailable, EtcdError) as exc:
                 self.failures += 1
