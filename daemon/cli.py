@@ -179,9 +179,7 @@ def _add_cluster(commands: Commands) -> None:
 
 
 def _cluster(args: argparse.Namespace) -> int:
-    from daemon.cluster.admin import EvictRefused, evict, status, where
-    from daemon.cluster.etcd import Etcd, EtcdError, EtcdUnavailable
-    from daemon.cluster.records import Keys
+    from daemon.service.cluster_admin import cluster_command
 
     try:
         config = load_config(args.config, {}, os.environ)
@@ -191,30 +189,9 @@ def _cluster(args: argparse.Namespace) -> int:
     if config.cluster is None:
         print(f"lodestone: {args.config} has no [cluster] table", file=sys.stderr)
         return EXIT_CONFIG
-    etcd, keys = Etcd(config.cluster.etcd), Keys(config.cluster.name)
-    try:
-        if args.action == "status":
-            _print_json(status(etcd, keys))
-        elif args.action == "where":
-            found = where(etcd, keys, args.class_name, args.name)
-            for entry in found:
-                _print_json(entry)
-            return 0 if found else EXIT_ERROR
-        else:
-            evicted = evict(etcd, keys, args.node)
-            for entry in evicted:
-                _print_json(entry)
-            print(f"evicted {len(evicted)} objects of node {args.node}; their state there is lost", file=sys.stderr)
-    except EvictRefused as exc:
-        print(f"lodestone: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except EtcdUnavailable as exc:
-        print(f"lodestone: {exc}", file=sys.stderr)
-        return EXIT_NO_REPLY
-    except EtcdError as exc:
-        print(f"lodestone: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    return 0
+    outcome = cluster_command(config.cluster, args.action, _print_json, class_name=getattr(args, "class_name", ""),
+                              name=getattr(args, "name", ""), node=getattr(args, "node", ""))
+    return {"ok": 0, "none": EXIT_ERROR, "refused": EXIT_ERROR, "unreachable": EXIT_NO_REPLY}[outcome]
 
 
 def _print_json(value: Any) -> None:

@@ -124,12 +124,11 @@ def test_layers_depend_one_way(layer: str, forbidden: tuple[str, ...]) -> None:
     assert offenders == []
 
 
-def test_the_cluster_is_reached_only_from_the_server_the_service_and_the_command_line() -> None:
+def test_the_cluster_is_reached_only_from_the_server_and_the_service() -> None:
     """``daemon.cluster`` sits between the server and storage/runtime: the runtime never sees it."""
     offenders = sorted(
         f"{module} -> {target}"
-        for module, targets in GRAPH.items() if not _in(module, "daemon.cluster", "daemon.server", "daemon.service",
-                                                        "daemon.cli")
+        for module, targets in GRAPH.items() if not _in(module, "daemon.cluster", "daemon.server", "daemon.service")
         for target in targets if _in(target, "daemon.cluster")
     )
     assert offenders == []
