@@ -100,6 +100,7 @@ def _writer(endpoint: str, side: str, stop: threading.Event, acked: list[str]) -
 
 def test_an_object_moved_back_and_forth_under_writes_from_both_sides_keeps_every_acknowledged_write(
         tmp_path: Path, nodes: Nodes) -> None:
+    """200 handoffs (LODESTONE_CLUSTER_MOVES=1000 for more) while both nodes write to the one object."""
     moves = int(os.environ.get("LODESTONE_CLUSTER_MOVES", "200"))
     audit = {node: tmp_path / f"audit-{node}.jsonl" for node in ("a", "b")}
     a = nodes.start("a", {"LODESTONE_CLUSTER_AUDIT": str(audit["a"])})
