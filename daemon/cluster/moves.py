@@ -223,9 +223,18 @@ class Moves:
         return settle
 
     # handoff, sending side -------------------------------------------------------------
-    def leave(self, ref: ObjectRef, epoch: int, to: str) -> None:
-        """Stop serving ``ref`` for a handoff to ``to``; the export runs before the next cycle."""
-        self.leaving[ref.id] = Leaving(ref, epoch, to, time.monotonic())
+    def accept_export(self, ref: ObjectRef, to: str, writable: bool) -> None:
+        """Stop serving ``ref`` for a handoff to ``to`` (the export runs before the next cycle); raise if it cannot go.
+
+        Raises ``Unavailable`` unless this node owns ``ref``, may acknowledge
+        writes, and the object is not already moving.
+        """
+        owner = self.directory.owners.get(ref.id)
+        if not writable or owner is None or owner.node != self.node or self.busy(ref.id) is not None:
+            raise Unavailable(f"node {self.node} cannot hand {ref.class_name} {ref.name or ref.id} over now "
+                              f"(owner: {owner.node if owner else None}, moving: {self.busy(ref.id) is not None}); "
+                              "retry")
+        self.leaving[ref.id] = Leaving(ref, owner.epoch, to, time.monotonic())
 
     def export(self, ref: ObjectRef, request: Request, max_bytes: int) -> dict[str, Any]:
         """Write the ``leaving`` marker and return the reply carrying the image (the cycles before have committed)."""

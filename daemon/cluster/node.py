@@ -42,6 +42,7 @@ from daemon.cluster.outbox import OUTBOX_CLASS, Outbox
 from daemon.cluster.peers import Peers
 from daemon.cluster.reconcile import settle
 from daemon.cluster.records import Keys, NodeInfo
+from daemon.cluster.report import cluster_report
 from daemon.cluster.tasks import Workers
 from daemon.config import ClusterSettings
 from daemon.errors import BadRequest, Forbidden, LodestoneError, Unavailable, UnknownOp, to_wire
@@ -316,15 +317,10 @@ class ClusterNode:
         class_name, object_id, to = args.get("class"), args.get("id"), args.get("to")
         if not isinstance(class_name, str) or not isinstance(object_id, str) or not isinstance(to, str):
             raise BadRequest("cluster.export needs class, id and to")
-        ref = ObjectRef(class_name, self._runtime.ids.from_string(class_name, object_id), args.get("name"))
-        owner = self.directory.owners.get(ref.id)
-        if int(args.get("expires_ms", 0)) < time.time_ns() // 1_000_000:
+        if not isinstance(args.get("expires_ms"), int) or args["expires_ms"] < time.time_ns() // 1_000_000:
             raise Unavailable("this export request expired before it arrived")
-        if not writable or owner is None or owner.node != self.node or self.moves.busy(ref.id) is not None:
-            where = owner.node if owner is not None else None
-            raise Unavailable(f"node {self.node} cannot hand {class_name} {ref.name or ref.id} over now "
-                              f"(owner: {where}, moving: {self.moves.busy(ref.id) is not None}); retry")
-        self.moves.leave(ref, owner.epoch, to)
+        ref = ObjectRef(class_name, self._runtime.ids.from_string(class_name, object_id), args.get("name"))
+        self.moves.accept_export(ref, to, writable)
         self._exports.append((envelope, request, ref))
         self._wake()
 
@@ -424,24 +420,12 @@ class ClusterNode:
 
     # reports -------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
-        """The ``health`` op's report, with this node's cluster state."""
+        """The ``health`` op's report, with this node's cluster state (see :func:`cluster_report`)."""
+        assert self.lease is not None and self.moves is not None
         report = self._runtime.health()
-        lease = self.lease
-        assert lease is not None and self.moves is not None
         writable = self.writable()
-        report["cluster"] = {
-            "name": self.settings.name, "node": self.node, "writable": writable,
-            "lease": {"id": format(lease.lease_id, "x"), "ttl_s": lease.ttl_s,
-                      "remaining_ms": int(lease.remaining_s() * 1000), "generation": lease.generation,
-                      "renewals": lease.renewals, "failures": lease.failures, "last_error": lease.last_error},
-            "nodes_live": sorted(self.directory.nodes),
-            "objects_owned": sum(1 for owner in self.directory.owners.values() if owner.node == self.node),
-            "objects_known": len(self.directory.owners), "leaving": len(self.moves.leaving),
-            "arriving": len(self.moves.arriving), "revision": self.directory.revision,
-        }
+        report["cluster"] = cluster_report(self.settings, self.lease, self.directory, self.moves, writable)
         if not writable:
             report["status"] = "warning"
             report["warnings"].append(f"node {self.node} does not acknowledge writes: {self._fenced()}")
         return report
-
-
