@@ -238,7 +238,9 @@ class Moves:
 
     def export(self, ref: ObjectRef, request: Request, max_bytes: int) -> dict[str, Any]:
         """Write the ``leaving`` marker and return the reply carrying the image (the cycles before have committed)."""
-        leaving = self.leaving[ref.id]
+        leaving = self.leaving.get(ref.id)
+        if leaving is None:  # given up meanwhile
+            return to_wire(request.id, Unavailable(f"{ref.class_name} {ref.name or ref.id} is not leaving; retry"))
         image = transfer.mark_leaving(self._store, ref.class_name, ref.id, ref.name, leaving.epoch, leaving.to)
         self._runtime.residents.drop(ref.id)
         self.step("export.marked")
