@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_daemon_queries(commands)
     _add_object_commands(commands)
     _add_keys(commands)
+    _add_cluster(commands)
     return parser
 
 
@@ -184,6 +185,42 @@ def _add_keys(commands: Commands) -> None:
         if name == "client":
             action.add_argument("name", metavar="NAME", help="a name for the client (its files are NAME.key*)")
             action.add_argument("--out", type=Path, help="directory for the files (default DATA_DIR/curve/clients)")
+
+
+def _add_cluster(commands: Commands) -> None:
+    text = "a cluster of nodes (docs/cluster.md), read and changed in etcd: status, where, evict"
+    cluster = commands.add_parser("cluster", help=text, description=text)
+    actions = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--config", type=Path, required=True, help="a node's TOML configuration (its [cluster])")
+        return sub
+
+    action("status", "print the live nodes, their leases and how many objects each owns")
+    where = action("where", "print which node owns the object NAME of CLASS")
+    where.add_argument("class_name", metavar="CLASS")
+    where.add_argument("name", metavar="NAME")
+    evict = action("evict", "give up the objects of NODE, which is down: their state there is lost")
+    evict.add_argument("node", metavar="NODE")
+    evict.add_argument("--accept-loss", action="store_true", required=True,
+                       help="required: the evicted objects start again empty on whichever node claims them")
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from daemon.service.cluster_admin import cluster_command
+
+    try:
+        config = load_config(args.config, {}, os.environ)
+    except ConfigError as exc:
+        print(f"lodestone: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if config.cluster is None:
+        print(f"lodestone: {args.config} has no [cluster] table", file=sys.stderr)
+        return EXIT_CONFIG
+    outcome = cluster_command(config.cluster, args.action, _print_json, class_name=getattr(args, "class_name", ""),
+                              name=getattr(args, "name", ""), node=getattr(args, "node", ""))
+    return {"ok": 0, "none": EXIT_ERROR, "refused": EXIT_ERROR, "unreachable": EXIT_NO_REPLY}[outcome]
 
 
 def _print_json(value: Any) -> None:
@@ -441,6 +478,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate(args)
     if args.command == "keys":
         return _keys(args)
+    if args.command == "cluster":
+        return _cluster(args)
     try:
         curve = _curve_keys(args)
     except (ValueError, OSError) as exc:

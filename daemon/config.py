@@ -71,6 +71,57 @@ class Config:
     max_connections: int = 512
     max_subscriptions: int = 10_000
     pub_buffer_bytes: int = 64 * 1024 * 1024
+    cluster: ClusterSettings | None = None
+
+
+
+# Placement of the built-in classes in a cluster (docs/cluster.md); any other class follows its requests.
+HOME_CLASSES = ("Foreman", "MissionControl", "Telemetry")
+_CLUSTER_KEYS = ("name", "node_id", "etcd", "lease_ttl_s", "token", "advertise_rpc", "advertise_pub", "placement")
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The ``[cluster]`` table: which cluster, this node, etcd, the lease, and where each class lives."""
+
+    name: str
+    node_id: str
+    etcd: tuple[str, ...]
+    token: str
+    lease_ttl_s: int = 10
+    advertise_rpc: str | None = None
+    advertise_pub: str | None = None
+    placement: Mapping[str, str] = field(default_factory=dict)
+
+    def placement_of(self, class_name: str) -> str:
+        """``follow`` (the object moves to the node a request reaches) or ``home`` (requests go to it)."""
+        default = "home" if class_name in HOME_CLASSES else "follow"
+        return self.placement.get(class_name, default)
+
+
+def cluster_settings(table: Any, source: str) -> ClusterSettings:
+    """The ``[cluster]`` table, checked; raises ``ConfigError`` naming the key."""
+    if not isinstance(table, dict) or set(table) - set(_CLUSTER_KEYS):
+        raise ConfigError(f"{source}: [cluster] takes only {list(_CLUSTER_KEYS)}, got {table!r}")
+    for key in ("name", "node_id", "token"):
+        value = table.get(key)
+        if not isinstance(value, str) or not value or (key != "token" and not value.replace("-", "").isalnum()):
+            raise ConfigError(f"{source}: [cluster] {key} must be a non-empty string"
+                              + ("" if key == "token" else " of letters, digits and -") + f", got {value!r}")
+    etcd = table.get("etcd")
+    if not isinstance(etcd, list) or not etcd or not all(isinstance(e, str) and e.startswith("http://") for e in etcd):
+        raise ConfigError(f'{source}: [cluster] etcd must be a list of http:// endpoints, got {etcd!r}')
+    ttl = table.get("lease_ttl_s", 10)
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 2:
+        raise ConfigError(f"{source}: [cluster] lease_ttl_s must be an integer of at least 2, got {ttl!r}")
+    placement = table.get("placement", {})
+    if not isinstance(placement, dict) or not all(v in ("follow", "home") for v in placement.values()):
+        raise ConfigError(f'{source}: [cluster.placement] maps class names to "follow" or "home", got {placement!r}')
+    for key in ("advertise_rpc", "advertise_pub"):
+        if key in table and not (isinstance(table[key], str) and table[key].startswith(_ENDPOINT_SCHEMES)):
+            raise ConfigError(f"{source}: [cluster] {key} must be an endpoint (tcp://...), got {table[key]!r}")
+    return ClusterSettings(table["name"], table["node_id"], tuple(etcd), table["token"], ttl,
+                           table.get("advertise_rpc"), table.get("advertise_pub"), MappingProxyType(dict(placement)))
 
 
 # What a reload (SIGHUP) applies to the running daemon; other keys wait for a restart.
@@ -83,7 +134,7 @@ _SECURITY_KEYS = {"curve": "curve", "client_keys": "curve_client_keys", "insecur
 _TABLES = {"classes": _CLASSES_KEYS, "security": _SECURITY_KEYS}
 _TOP_LEVEL = (
     {f.name for f in fields(Config)} - set(_CLASSES_KEYS.values()) - set(_SECURITY_KEYS.values())
-    - {"class_migrations", "gateway"}
+    - {"class_migrations", "gateway", "cluster"}
 )
 _CLASSES_TABLE = set(_CLASSES_KEYS)
 # A CURVE public key in Z85: 40 characters of ZeroMQ's Z85 alphabet.
@@ -170,12 +221,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
             values["class_migrations"] = parse_steps(value, str(path))
         elif key == "gateway":
             values["gateway"] = parse_gateway(value, str(path), path)
+        elif key == "cluster":
+            values["cluster"] = cluster_settings(value, str(path))
         elif key in _TOP_LEVEL:
             values[key] = value
         else:
             raise ConfigError(
                 f"{path}: unknown key {key!r}; known keys are {sorted(_TOP_LEVEL)}, [classes], [security], "
-                "[gateway] and [[migrations]]"
+                "[gateway], [cluster] and [[migrations]]"
             )
     return values
 
@@ -252,7 +305,7 @@ def _checked(key: str, value: Any, source: str) -> Any:
         return MappingProxyType({name: MappingProxyType(dict(v)) for name, v in options.items()})
     elif key == "class_migrations":
         return tuple(value)
-    elif key == "gateway":
+    elif key in ("gateway", "cluster"):
         return value
     elif key == "alarm_max_retries":
         return need(key, int, minimum=0)

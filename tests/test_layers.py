@@ -95,7 +95,8 @@ def test_no_module_imports_itself_in_a_circle() -> None:
     ("library", "allowed"),
     [
         ("lmdb", ("daemon.storage", "daemon.datadir")),
-        ("zmq", ("daemon.server", "daemon.service", "daemon.gateway", "bridge", "schemas.make_vectors")),
+        ("zmq", ("daemon.server", "daemon.service", "daemon.gateway", "daemon.cluster", "bridge",
+                 "schemas.make_vectors")),
     ],
 )
 def test_stack_libraries_are_imported_by_their_layer_only(library: str, allowed: tuple[str, ...]) -> None:
@@ -111,6 +112,7 @@ def test_stack_libraries_are_imported_by_their_layer_only(library: str, allowed:
         ("daemon.server", ("daemon.service", "daemon.datadir", "daemon.world", "daemon.storage")),
         ("bridge", ("daemon",)),
         ("daemon.model", ("daemon.storage", "daemon.runtime", "daemon.server", "daemon.service")),
+        ("daemon.cluster", ("daemon.server", "daemon.service", "daemon.datadir", "daemon.world", "daemon.cli")),
     ],
 )
 def test_layers_depend_one_way(layer: str, forbidden: tuple[str, ...]) -> None:
@@ -120,6 +122,17 @@ def test_layers_depend_one_way(layer: str, forbidden: tuple[str, ...]) -> None:
         for target in targets if _in(target, *forbidden)
     )
     assert offenders == []
+
+
+def test_the_cluster_is_reached_only_from_the_server_and_the_service() -> None:
+    """``daemon.cluster`` sits between the server and storage/runtime: the runtime never sees it."""
+    offenders = sorted(
+        f"{module} -> {target}"
+        for module, targets in GRAPH.items() if not _in(module, "daemon.cluster", "daemon.server", "daemon.service")
+        for target in targets if _in(target, "daemon.cluster")
+    )
+    assert offenders == []
+    assert any(_in(target, "daemon.cluster") for target in GRAPH["daemon.service.app"])
 
 
 def test_schemas_import_nothing_of_ours_but_schemas() -> None:

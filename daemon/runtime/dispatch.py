@@ -30,7 +30,7 @@ from daemon.runtime.cycle import Cycle, CycleResult, Notice
 from daemon.runtime.health import health_report
 from daemon.runtime.ops import GLOBAL_OPS, OBJECT_OPS
 from daemon.runtime.residents import Residents
-from daemon.runtime.session import Session
+from daemon.runtime.session import CallPolicy, Session
 from daemon.storage import CycleTransaction, Store
 from schemas.wire import SUPPORTED_VERSIONS, ok_reply
 
@@ -100,6 +100,8 @@ class Runtime:
         # Plain objects' alarms that came due while the daemon was down (see hold_overdue_notices).
         self.hold: held_notices.Hold | None = None
         self._refs_bytes = 0
+        # Where a turn's calls to other objects go, when a cluster node decides (see Session).
+        self.call_policy: CallPolicy | None = None
 
     # targets ---------------------------------------------------------------
     def resolve(self, target: Any) -> ObjectRef:
@@ -211,7 +213,7 @@ class Runtime:
 
     def session(self, txn: CycleTransaction, now: int) -> Session:
         """A fresh session (one top-level turn) over ``txn``."""
-        return Session(txn, now, self.classes, self.residents, self.resolve)
+        return Session(txn, now, self.classes, self.residents, self.resolve, self.call_policy)
 
     def finish(self, txn: CycleTransaction, session: Session, notices: list[Notice]) -> None:
         """The turn finished: apply every object's change set to ``txn``, keep its notices."""

@@ -11,8 +11,9 @@ why calls cannot deadlock: one thread runs them, one after the other.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from daemon.errors import BadRequest, NotFound, UnknownOp
 from daemon.model import ChangeSet, ObjectRef
@@ -21,6 +22,20 @@ from daemon.runtime.object_storage import ObjectStorage, Reader
 from daemon.runtime.residents import Residents
 
 MAX_CALL_DEPTH = 8
+
+
+class CallPolicy(Protocol):
+    """Where a turn's calls go when this process does not hold every object (a cluster node sets one).
+
+    :meth:`resolve` names the object a call reaches, raising if the turn
+    cannot reach it; :meth:`outbox` says whether a call to a write op of an
+    object elsewhere goes out after the turn commits instead: it returns the
+    outbox object to queue the call in (``None``: call it now, here).
+    """
+
+    def resolve(self, target: dict[str, Any]) -> ObjectRef: ...
+
+    def outbox(self, target: ObjectRef, writes: bool) -> ObjectRef | None: ...
 
 
 class Session:
@@ -33,12 +48,15 @@ class Session:
         classes: Mapping[str, type[ObjectClass]],
         residents: Residents,
         resolve: Callable[[dict[str, Any]], ObjectRef],
+        policy: CallPolicy | None = None,
     ) -> None:
         self._reader = reader
         self.now_ms = now_ms
         self._classes = classes
         self._residents = residents
-        self._resolve = resolve
+        self._resolve = resolve if policy is None else policy.resolve
+        self._policy = policy
+        self._queued = 0
         self.storages: dict[str, ObjectStorage] = {}
         self.notices: list[tuple[bytes, Any]] = []
         self._chain: list[str] = []
@@ -118,7 +136,24 @@ class Session:
 
     # Calls (what handlers reach through their Turn) ------------------------
     def call(self, target: ObjectRef, method: str, args: dict[str, Any]) -> Any:
+        if self._policy is not None:
+            cls = self._classes.get(target.class_name)
+            found = cls.ops.get(method) if cls is not None else None
+            box = self._policy.outbox(target, found is None or found[1])
+            if box is not None:
+                self._queue(box, target, method, args)
+                return None
         return self.invoke(target, method, args)
+
+    def _queue(self, box: ObjectRef, target: ObjectRef, method: str, args: dict[str, Any]) -> None:
+        """Write the call into ``box`` (it commits with this turn); its idempotency key names the calling turn."""
+        caller = self._chain[-1] if self._chain else ""
+        self._queued += 1
+        idem = f"{caller}:{self.now_ms}:{self._queued}:{secrets.token_hex(4)}"
+        self.storage(box).put(f"{self.now_ms:013d}:{idem}", {
+            "v": 1, "class": target.class_name, "id": target.id, "name": target.name, "method": method,
+            "args": args, "idem": idem,
+        })
 
     def ref(self, class_name: str, name: str) -> ObjectRef:
         return self._resolve({"class": class_name, "name": name})

@@ -33,6 +33,7 @@ from daemon.server.connections import Connections
 from daemon.server.curve import CurveGuard
 from daemon.server.encoder import Encoder
 from daemon.server.envelope import parse
+from daemon.server.gatekeeper import Gatekeeper
 from daemon.server.publisher import Publisher
 from daemon.server.subscriptions import Subscriptions
 from schemas.wire import encode
@@ -91,6 +92,8 @@ class Server:
         self.scheduler: AlarmScheduler | None = None
         # CURVE on both sockets (set before bind(); see daemon/server/curve.py).
         self.curve: CurveGuard | None = None
+        # In cluster mode, what decides which requests run here and whether replies may go out.
+        self.gatekeeper: Gatekeeper | None = None
 
     def bind(self) -> tuple[str, str]:
         """Bind ROUTER and PUB; return the endpoints actually bound (ports resolved)."""
@@ -243,17 +246,25 @@ class Server:
             if reload:
                 self.arm_alarms()
         envelopes, requests = self._parse_batch() if requests_waiting else ([], [])
+        gatekeeper = self.gatekeeper
+        if gatekeeper is not None:
+            envelopes, requests, due = gatekeeper.admit(envelopes, requests, due, self._send_reply)
         if not requests and not due:
             return
         started = time.perf_counter()
         cycle = self.runtime.cycle(requests, fire_alarms=due)
-        for index in cycle.run_turns():  # in one burst, which the socket sends in fewer writes
+        early = cycle.run_turns()
+        if gatekeeper is not None and not gatekeeper.may_reply():
+            early = []
+        for index in early:  # in one burst, which the socket sends in fewer writes
             self._send_reply(envelopes[index], cycle.reply(index))
         if due:
             deadline = time.perf_counter() + _ALARM_BUDGET_S
             while cycle.fire_alarms(_ALARM_SLICE_S) and not self._waiting() and time.perf_counter() < deadline:
                 pass
         result = cycle.commit()
+        if gatekeeper is not None:
+            gatekeeper.gate(result)
         if self.on_batch is not None and requests:
             self.on_batch(len(requests), time.perf_counter() - started)
         for index, reply in enumerate(result.replies):

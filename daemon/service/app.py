@@ -113,6 +113,9 @@ def run(
         scheduler.start()
         stack.callback(scheduler.shutdown)
         server.arm_alarms()
+        if config.cluster is not None:
+            notifier.status(f"joining cluster {config.cluster.name} as node {config.cluster.node_id}")
+            join_cluster(stack, config, server, rpc, pub, environ)
         server.install_signal_handlers()
         endpoints = f"rpc={rpc} pub={pub}"
         if config.metrics is not None:
@@ -131,6 +134,28 @@ def run(
         server.serve()
         log.info("stopped cleanly")
     return 0
+
+
+def join_cluster(stack: ExitStack, config: Config, server: Server, rpc: str, pub: str,
+                 environ: Mapping[str, str]) -> None:
+    """Make the server a cluster node (docs/cluster.md): it takes a lease and settles unfinished moves first.
+
+    Two test hooks: ``LODESTONE_CLUSTER_CRASH_AT`` names a step of a handoff
+    at which the process kills itself (crashes mid-move);
+    ``LODESTONE_CLUSTER_AUDIT`` names a file that gets a line per
+    acknowledged ``storage.put``, with the epoch it ran under.
+    """
+    import zmq
+
+    from daemon.cluster import ClusterNode
+
+    assert config.cluster is not None
+    node = ClusterNode(config.cluster, server.runtime.store, server.runtime, config.max_frame_bytes,
+                       zmq.Context.instance(), environ.get("LODESTONE_CLUSTER_CRASH_AT") or None,
+                       environ.get("LODESTONE_CLUSTER_AUDIT") or None)
+    stack.callback(node.close)
+    node.start(rpc, pub, server.wake, server.arm_alarms)
+    server.gatekeeper = node
 
 
 def settle_collector() -> None:
