@@ -65,7 +65,9 @@ def screenshots() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API holds an asyncio loop open in this thread while it
+# runs, and the tests of other folders call asyncio.run, which refuses to start inside a running loop.
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     require_browser()
     from playwright.sync_api import sync_playwright
@@ -74,7 +76,7 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     """One headless Chromium with a fresh profile; each test opens its own pages in it."""
     context = playwright.chromium.launch_persistent_context(
