@@ -33,8 +33,8 @@ def test_a_thousand_agents_at_20_hz_keep_the_page_responsive(stack: Stack, scree
     assert result["wrong"] == 0, "every marker ends where its agent's last change put it"
     # What the page does per message (decode, the commit check, the store, the tail) costs at most
     # five times the bare decoding measured right after, in the same conditions (measured: 2.5-3):
-    # a ratio, so a machine busy with other work does not fail the test. Measured alone, the page
-    # takes the whole 20,000 a second and draws 30-50 frames a second (the figures are printed).
+    # a ratio, so a machine busy with other work does not fail the test. Measured on a quiet machine,
+    # the page takes the whole 20,000 a second and draws ~58 frames a second, p95 gap 17 ms (printed).
     assert result["busyMs"] < 5 * result["decodeOnlyMs"], "handling a message costs little more than decoding it"
     # Coalesced: one draw per animation frame at most, each marker moved at most once in it.
     assert result["drawnFrames"] <= result["frames"]

@@ -192,3 +192,16 @@ def test_a_phone_sized_screen_shows_one_pane_at_a_time(stack: Stack, client: Cli
     assert box["x"] < spot["pageX"] < box["x"] + box["width"] and box["y"] < spot["pageY"] < box["y"] + box["height"]
     assert page.page.locator("[data-view=agents]").is_hidden()
     page.shoot(screenshots, "phone-map")
+
+
+def test_a_token_limited_to_agents_shows_them_and_says_what_it_leaves_out(
+        stack: Stack, client: Client, dashboards: Callable[..., Dashboard]) -> None:
+    client.agent("limited").init()
+    client.missions().create("Hidden", [{"type": "explore", "target": "north"}])
+    page = dashboards(stack.gateway.url, stack.tokens["agent-reader"])
+    page.wait("() => document.querySelector('tr[data-name=limited]')")
+    banner = page.page.locator("[data-role=banner]")
+    page.wait("() => document.querySelector('[data-role=banner]').textContent.includes('limited to some classes')")
+    assert "MissionControl" in banner.inner_text()
+    assert page.page.evaluate("window.lodestone.store.missions.size") == 0
+    assert page.page.locator("[data-role=status]").inner_text() == "Live"

@@ -16,7 +16,9 @@ export function describe(topic, body) {
   switch (head) {
     case "change": {
       const keys = (b.changes || []).map((c) => (c.deleted ? `-${c.key}` : c.key));
-      return { family: "change", cls: b.class, object: b.name || short(b.id), type: b.cleared ? "cleared" : "change",
+      const deletes = (b.changes || []).filter((c) => c.deleted).length;
+      const type = b.cleared ? "cleared" : deletes === 0 ? "put" : deletes === keys.length ? "delete" : "put+delete";
+      return { family: "change", cls: b.class, object: b.name || short(b.id), type,
         summary: `commit ${b.commit}: ${keys.slice(0, 6).join(", ")}${keys.length > 6 ? ` +${keys.length - 6}` : ""}` };
     }
     case "agent":

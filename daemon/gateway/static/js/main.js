@@ -205,6 +205,12 @@ function drawBanner() {
   } else if (store.recoveredAt && Date.now() - store.recoveredAt < RECOVERED_SHOWN_MS) {
     kind = "ok";
     html = `<b>Reconnected.</b> State read again at commit ${num(store.snapshotCommit)} (${esc(store.syncReason || "")}); live since ${clock(store.syncedAt)}.`;
+  } else if (phase === "live" && (store.forbiddenClasses.size || store.forbiddenPrefixes.size)) {
+    kind = "info";
+    const classes = [...store.forbiddenClasses].join(", ");
+    const topics = [...store.forbiddenPrefixes].map((p) => p || "(all)").join(", ");
+    html = `This token is limited to some classes: ${classes ? `not shown: ${esc(classes)}` : ""}` +
+      `${classes && topics ? "; " : ""}${topics ? `topics refused: ${esc(topics)}` : ""}.`;
   }
   banner.hidden = !html;
   banner.className = `banner banner-${kind}`;

@@ -127,11 +127,12 @@ export class WorldMap {
     let html = "";
     for (let x = Math.ceil(x0 / major) * major; (x - x0) * scale < size.x; x += major) {
       const px = (x - x0) * scale;
-      if (px > 40) html += `<span class="tick tick-x" style="left:${px.toFixed(0)}px">${x}</span>`;
+      // Not under the zoom buttons (top left) nor the tools (top right).
+      if (px > 50 && px < size.x - 120) html += `<span class="tick tick-x" style="left:${px.toFixed(0)}px">${x}</span>`;
     }
     for (let z = Math.ceil(z0 / major) * major; (z - z0) * scale < size.y; z += major) {
       const py = (z - z0) * scale;
-      if (py > 20) html += `<span class="tick tick-z" style="top:${py.toFixed(0)}px">${z}</span>`;
+      if (py > 90 && py < size.y - 40) html += `<span class="tick tick-z" style="top:${py.toFixed(0)}px">${z}</span>`;
     }
     html += `<span class="tick-corner">x → · z ↓</span>`;
     this.ruler.innerHTML = html;

@@ -48,8 +48,9 @@ export class Store extends EventTarget {
     this.pollTimer = null;
     this.everLive = false;
     this.linkStatus = { state: "connecting" };
-    this.forbiddenPrefixes = [];
+    this.forbiddenPrefixes = new Set();
     this.streamListeners = [];
+    this.forbiddenClasses = new Set();
 
     link.addEventListener("status", (e) => this.#onLinkStatus(e.detail));
     link.addEventListener("open", () => this.sync("connected"));
@@ -59,7 +60,7 @@ export class Store extends EventTarget {
       this.sync(`the gateway dropped ${e.detail.count} events`);
     });
     link.addEventListener("ctl-error", (e) => {
-      if (e.detail.prefix !== undefined) this.forbiddenPrefixes.push(`${e.detail.prefix} (${e.detail.code})`);
+      if (e.detail.prefix !== undefined) this.forbiddenPrefixes.add(e.detail.prefix);
     });
     for (const prefix of NOTICE_PREFIXES) link.subscribe(prefix);
   }
@@ -145,7 +146,15 @@ export class Store extends EventTarget {
     for (;;) {
       const args = { class: className, limit: PAGE };
       if (after) args.after = after;
-      const page = (await this.link.call("objects.list", null, args)).objects;
+      let page;
+      try {
+        page = (await this.link.call("objects.list", null, args)).objects;
+      } catch (error) {
+        // A token limited to other classes: the page shows what it may, and says what it may not.
+        if (error.code !== "FORBIDDEN") throw error;
+        this.forbiddenClasses.add(className);
+        return objects;
+      }
       objects.push(...page);
       if (page.length < PAGE) return objects;
       after = page[page.length - 1].id;
