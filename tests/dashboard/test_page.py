@@ -205,3 +205,22 @@ def test_a_token_limited_to_agents_shows_them_and_says_what_it_leaves_out(
     assert "MissionControl" in banner.inner_text()
     assert page.page.evaluate("window.lodestone.store.missions.size") == 0
     assert page.page.locator("[data-role=status]").inner_text() == "Live"
+
+
+def test_the_agent_list_sorts_and_filters(stack: Stack, client: Client, dashboards: Callable[..., Dashboard]) -> None:
+    for name, damage in (("sort-a", 0), ("sort-b", 15), ("sort-c", 8), ("sort-10", 1)):
+        client.agent(name).init()
+        if damage:
+            client.agent(name).damage(damage, "zombie")
+    page = dashboards(stack.gateway.url, stack.tokens["reader"])
+    page.page.fill("[name=agent-filter]", "sort-")
+    names = "() => [...document.querySelectorAll('table.agents tbody tr')].map((tr) => tr.dataset.name).join(' ')"
+    page.wait(f"() => ({names})() === 'sort-10 sort-a sort-b sort-c'")  # by name, numbers first
+    page.page.click("th[data-sort=health]")
+    page.wait(f"() => ({names})() === 'sort-b sort-c sort-10 sort-a'")
+    page.page.click("th[data-sort=health]")
+    page.wait(f"() => ({names})() === 'sort-a sort-10 sort-c sort-b'")
+    page.page.fill("[name=agent-filter]", "sort-1")
+    page.wait(f"() => ({names})() === 'sort-10'")
+    page.page.select_option("[name=agent-show]", "stale")
+    page.wait(f"() => ({names})() === ''")

@@ -4,6 +4,8 @@
 import { ago, esc, healthBar, healthFraction, inventorySummary, num, position, taskText, currentTask } from "./format.js";
 
 const MAX_ROWS = 150;
+// steve-2 before steve-10.
+const NAMES = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 // A list of many agents changing at 20 Hz is read by a person, not followed frame by frame.
 const renderEvery = (agents) => (agents > 200 ? 1000 : 250);
 
@@ -90,7 +92,9 @@ export class AgentList {
       rows.push({ agent, stale, key: column.value(agent) });
     }
     const sign = this.descending ? -1 : 1;
-    rows.sort((a, b) => (a.key < b.key ? -sign : a.key > b.key ? sign : a.agent.name < b.agent.name ? -1 : 1));
+    const byName = (a, b) => NAMES.compare(a.agent.name, b.agent.name);
+    rows.sort(this.sortKey === "name" ? (a, b) => sign * byName(a, b)
+      : (a, b) => (a.key < b.key ? -sign : a.key > b.key ? sign : byName(a, b)));
     this.body.innerHTML = rows.slice(0, MAX_ROWS).map(({ agent, stale }) => this.#row(agent, stale, now)).join("");
     const more = rows.length > MAX_ROWS ? ` · first ${MAX_ROWS} shown: filter to see the rest` : "";
     this.summary.textContent = `${all.length} agents · ${active} active · ${all.length - active} stale` +
