@@ -224,3 +224,22 @@ def test_the_agent_list_sorts_and_filters(stack: Stack, client: Client, dashboar
     page.wait(f"() => ({names})() === 'sort-10'")
     page.page.select_option("[name=agent-show]", "stale")
     page.wait(f"() => ({names})() === ''")
+
+
+def test_an_agent_not_seen_within_the_active_window_is_greyed(
+        stack: Stack, client: Client, dashboards: Callable[..., Dashboard]) -> None:
+    client.agent("sleepy").init(position={"x": -7, "y": 64, "z": 7})
+    page = dashboards(stack.gateway.url, stack.tokens["reader"])
+    page.wait("() => window.lodestone.map.markerOf('sleepy')")
+    assert page.marker("sleepy")["stale"] is False
+    window = page.page.locator(".window-setting input")
+    window.fill("2")  # seconds: the Foreman's active_window_s, as this deployment would set it
+    window.dispatch_event("change")
+    try:
+        page.wait("() => window.lodestone.map.markerOf('sleepy').stale === true", timeout_ms=6000)
+        page.wait("() => document.querySelector('tr[data-name=sleepy]').classList.contains('stale')")
+        client.agent("sleepy").heal(1)  # any write is a sign of life
+        page.wait("() => window.lodestone.map.markerOf('sleepy').stale === false")
+    finally:  # the setting is kept in the browser's localStorage, which later tests share
+        window.fill("60")
+        window.dispatch_event("change")
