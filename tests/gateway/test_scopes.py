@@ -147,7 +147,7 @@ def test_static_files_need_a_token_and_stay_inside_their_folder(shared: Stack) -
         async with Session(shared.gateway) as session:
             url, token = shared.gateway.url, shared.tokens["reader"]
             async with session.http.get(f"{url}/", headers=auth(token)) as response:
-                assert response.status == 200 and "dashboard is coming" in await response.text()
+                assert response.status == 200 and '<script type="module" src="js/main.js">' in await response.text()
             async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:  # an IP host
                 async with browser.get(f"{url}/?access_token={token}") as response:
                     assert response.status == 200
