@@ -18,7 +18,7 @@ import signal
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -29,9 +29,10 @@ from daemon.errors import Unavailable, to_wire
 from daemon.model import Request
 from daemon.runtime import CycleResult, Runtime
 from daemon.server.alarm_clock import AlarmScheduler
+from daemon.server.batches import Inbox, Slot, encode_batch, is_batch, read_batch
 from daemon.server.envelope import parse
 from daemon.server.stream import change_body, change_topic, wanted
-from schemas.wire import ErrorCode, encode, error_reply
+from schemas.wire import encode
 
 log = logging.getLogger(__name__)
 
@@ -189,21 +190,19 @@ class Server:
         except BlockingIOError:
             pass
 
-    def _receive(self) -> list[list[bytes]]:
+    def _receive(self) -> Iterator[list[bytes]]:
+        """The messages waiting on the ROUTER, one at a time, until none is left (or the caller stops)."""
         assert self._router is not None
-        batch: list[list[bytes]] = []
-        limit = self.cycle_max_requests
         recv = self._router.recv
         more = self._router.get
-        while len(batch) < limit:
+        while True:
             try:
                 frames = [recv(_NOBLOCK)]
             except zmq.Again:
-                break
+                return
             while more(_RCVMORE):
                 frames.append(recv(_NOBLOCK))
-            batch.append(frames)
-        return batch
+            yield frames
 
     def _serve_cycle(self, requests_waiting: bool) -> None:
         """One cycle: the requests that arrived and, if a timer said so, the due alarms; one commit."""
@@ -213,13 +212,16 @@ class Server:
             due, reload = self.scheduler.take()
             if reload:
                 self.arm_alarms()
-        envelopes, requests = self._parse_batch() if requests_waiting else ([], [])
+        inbox = self._take_requests() if requests_waiting else Inbox(self.config.max_frame_bytes)
+        requests = inbox.requests
         if not requests and not due:
             return
         started = time.perf_counter()
         cycle = self.runtime.cycle(requests, fire_alarms=due)
-        for index in cycle.run_turns():  # in one burst, which the socket sends in fewer writes
-            self._send_reply(envelopes[index], cycle.reply(index))
+        early = set(cycle.run_turns())
+        send = self._router.send
+        for envelope, body in inbox.ready(early, cycle.reply):  # in one burst, which the socket sends in fewer writes
+            self._send(send, envelope, body)
         if due:
             deadline = time.perf_counter() + _ALARM_BUDGET_S
             while cycle.fire_alarms(_ALARM_SLICE_S) and not self._waiting() and time.perf_counter() < deadline:
@@ -227,42 +229,55 @@ class Server:
         result = cycle.commit()
         if self.on_batch is not None and requests:
             self.on_batch(len(requests), time.perf_counter() - started)
-        for index, reply in enumerate(result.replies):
-            if index not in result.sent_early:
-                self._send_reply(envelopes[index], reply)
+        for envelope, body in inbox.rest(result.replies):
+            self._send(send, envelope, body)
         self._publish(result)
         if self.scheduler is not None:
             self.scheduler.after_cycle(self.runtime, result.alarm_times, due, result.more_due)
 
-    def _send_reply(self, envelope: list[bytes], reply: dict[str, Any]) -> None:
-        assert self._router is not None
-        send = self._router.send
+    @staticmethod
+    def _send(send: Callable[..., Any], envelope: list[bytes], body: bytes) -> None:
         for frame in envelope:
             send(frame, _SNDMORE)
-        send(self._encode_reply(reply))
+        send(body, 0)
 
     def _waiting(self) -> bool:
         """Whether requests have arrived since this cycle took its batch."""
         assert self._router is not None
         return bool(int(self._router.get(_EVENTS)) & _POLLIN)
 
-    def _parse_batch(self) -> tuple[list[list[bytes]], list[Request]]:
-        """The well-formed requests waiting (with their envelopes); the others are answered or dropped."""
+    def _take_requests(self) -> Inbox:
+        """The well-formed requests waiting, up to ``cycle_max_requests`` (a batch frame is taken whole).
+
+        Malformed frames are answered at once (or dropped, without an envelope).
+        """
         assert self._router is not None
-        envelopes: list[list[bytes]] = []
-        requests: list[Request] = []
+        inbox = Inbox(self.config.max_frame_bytes)
+        counters = self.counters
         for frames in self._receive():
             if len(frames) < 3 or frames[-2] != b"":
-                self.counters["dropped_envelopes"] += 1
+                counters["dropped_envelopes"] += 1
                 continue
-            parsed = parse(frames[-1], self.config.max_frame_bytes)
-            if isinstance(parsed, Request):
-                envelopes.append(frames[:-1])
-                requests.append(parsed)
+            counters["frames"] += 1
+            body = frames[-1]
+            parsed: Request | list[Slot] | dict[str, Any]
+            if is_batch(body):
+                counters["batches"] += 1
+                parsed = read_batch(body, self.config.max_frame_bytes, self.config.batch_max_requests)
+                if isinstance(parsed, list):
+                    for slot in parsed:
+                        if isinstance(slot, dict):
+                            counters[f"errors.{slot['error']['code']}"] += 1
             else:
-                self.counters[f"errors.{parsed['error']['code']}"] += 1
+                parsed = parse(body, self.config.max_frame_bytes)
+            if isinstance(parsed, dict):
+                counters[f"errors.{parsed['error']['code']}"] += 1
                 self._router.send_multipart([*frames[:-1], encode(parsed)])
-        return envelopes, requests
+                continue
+            inbox.add(frames[:-1], parsed)
+            if len(inbox.requests) >= self.cycle_max_requests:
+                break
+        return inbox
 
     def _track_subscriptions(self) -> None:
         """Read subscribe (1) and unsubscribe (0) messages from the XPUB socket.
@@ -302,29 +317,27 @@ class Server:
                 sent += 1
         self.counters["published"] += sent
 
-    def _encode_reply(self, reply: dict[str, Any]) -> bytes:
-        body = encode(reply)
-        if len(body) > self.config.max_frame_bytes:
-            body = encode(
-                error_reply(
-                    reply["id"],
-                    ErrorCode.TOO_LARGE,
-                    f"the reply would be {len(body)} bytes, over max_frame_bytes "
-                    f"({self.config.max_frame_bytes}); ask for less (list with limit and start_after)",
-                )
-            )
-        return body
-
     def _refuse_queued(self) -> None:
         assert self._router is not None
         refused = 0
+        unavailable = Unavailable("the daemon is shutting down; retry after it restarts")
         for frames in self._receive():
             if len(frames) < 3 or frames[-2] != b"":
                 continue
-            parsed = parse(frames[-1], self.config.max_frame_bytes)
-            request_id = parsed.id if isinstance(parsed, Request) else parsed["id"]
-            unavailable = Unavailable("the daemon is shutting down; retry after it restarts")
-            self._router.send_multipart([*frames[:-1], encode(to_wire(request_id, unavailable))])
+            body = frames[-1]
+            reply: bytes
+            if is_batch(body):
+                parsed = read_batch(body, self.config.max_frame_bytes, self.config.batch_max_requests)
+                if isinstance(parsed, dict):
+                    reply = encode(parsed)
+                else:
+                    replies = [to_wire(slot.id, unavailable) if isinstance(slot, Request) else slot for slot in parsed]
+                    reply = encode_batch(replies, self.config.max_frame_bytes)
+                    refused += len(replies) - 1
+            else:
+                single = parse(body, self.config.max_frame_bytes)
+                reply = encode(to_wire(single.id if isinstance(single, Request) else single["id"], unavailable))
+            self._router.send_multipart([*frames[:-1], reply])
             refused += 1
         if refused:
             log.info("refused %d queued requests while stopping", refused)
