@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bridge._common import DEFAULT_PUB, DEFAULT_RPC, target
 from bridge.aio import AsyncClient
+from bridge.batch import Batch, BatchCall
 from bridge.client import Client, ObjectClient
 from bridge.errors import (
     BadRequest,
@@ -27,6 +28,8 @@ __all__ = [
     "AgentHandle",
     "AsyncClient",
     "BadRequest",
+    "Batch",
+    "BatchCall",
     "Client",
     "Conflict",
     "Event",
