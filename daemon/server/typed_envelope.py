@@ -15,29 +15,18 @@ enforces holds here by construction.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Union
 
 import msgspec
 
 from daemon.model import Request
+from schemas.plain import PLAIN_DEPTH, PLAIN_VALUE
 from schemas.wire import SUPPORTED_VERSIONS
 
 MAX_REQUEST_ID_CHARS = 256
 MAX_IDEM_BYTES = 256
 # How many levels of lists and maps an argument value may hold to be decoded here.
-ARG_DEPTH = 6
-
-
-def _value_type(depth: int) -> Any:
-    """The msgspec type of an argument value at most ``depth`` lists and maps deep (str keys only)."""
-    scalar: Any = Union[None, bool, int, float, str]  # noqa: UP007 (a runtime type, not an annotation)
-    value: Any = scalar
-    for _ in range(depth):
-        value = Union[scalar, list[value], dict[str, value]]  # noqa: UP007
-    return value
-
-
-_VALUE: Any = _value_type(ARG_DEPTH)
+ARG_DEPTH = PLAIN_DEPTH
 
 
 class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,7 +36,7 @@ class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
     id: Union[int, str]  # noqa: UP007
     op: str
     target: Union[dict[str, str], None] = None  # noqa: UP007
-    args: dict[str, _VALUE] = msgspec.field(default_factory=dict)
+    args: dict[str, PLAIN_VALUE] = msgspec.field(default_factory=dict)
     idem: Union[str, None] = None  # noqa: UP007
     readonly: bool = False
 
