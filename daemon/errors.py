@@ -95,6 +95,10 @@ class HandlesFull(StorageError):
     """The environment has no room for another object sub-database: reopen it bigger and run again."""
 
 
+class NeedsWrite(StorageError):
+    """A cycle begun on a read transaction (all its requests read) was asked to write: run it again on a write one."""
+
+
 class ConfigError(Exception):
     """The configuration is invalid; the daemon refuses to start."""
 

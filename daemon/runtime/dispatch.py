@@ -217,6 +217,26 @@ class Runtime:
         self.counters[f"errors.{reply['error']['code']}"] += 1
         return reply
 
+    def reads_only(self, requests: list[Request]) -> bool:
+        """Whether every request is a known read: a global op, a storage or alarm read, a class op that reads.
+
+        An unknown op (its reply is an error) writes nothing either.
+        """
+        for request in requests:
+            op = request.op
+            if op in GLOBAL_OPS:
+                continue
+            object_op = OBJECT_OPS.get(op)
+            if object_op is not None:
+                if object_op.writes:
+                    return False
+                continue
+            class_name, _, method = op.partition(".")
+            cls = self.classes.get(class_name)
+            if cls is not None and cls.ops.get(method, ("", False))[1]:
+                return False
+        return True
+
     def _class_op(self, op: str) -> tuple[str, str, bool]:
         """``(class, method, writes)`` of the class op ``op`` (``<Class>.<method>``); raises ``UnknownOp``."""
         class_name, _, method = op.partition(".")

@@ -171,17 +171,20 @@ class Store:
         log.info("grew the data map to %d MiB", self._map_size >> 20)
 
     # cycles --------------------------------------------------------------
-    def begin(self, headroom: int = 1) -> CycleTransaction:
-        """Begin a cycle: one write transaction for turns that touch up to ``headroom`` new objects.
+    def begin(self, headroom: int = 1, write: bool = True) -> CycleTransaction:
+        """Begin a cycle: one transaction for turns that touch up to ``headroom`` new objects.
 
-        Raises ``StorageError`` if LMDB cannot begin it.
+        ``write=False`` begins a read transaction, for a cycle whose every
+        request reads: it takes no writer lock and commits nothing, and
+        anything that tries to write in it raises ``NeedsWrite``. Raises
+        ``StorageError`` if LMDB cannot begin it.
         """
         self.ensure_capacity(headroom)
         try:
-            txn = self.env.begin(write=True)
+            txn = self.env.begin(write=write)
         except lmdb.Error as exc:
             raise StorageError(str(exc)) from exc
-        return CycleTransaction(self.env, txn, self.system, self.handles, self.options.limits)
+        return CycleTransaction(self.env, txn, self.system, self.handles, self.options.limits, read_only=not write)
 
     def snapshot(self) -> Snapshot:
         """A read transaction over the last commit, for queries between cycles (use it in a ``with``)."""
