@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from daemon.errors import BadRequest
 from daemon.ids import IdFactory, check_class_name
-from daemon.model import MAX_AT_MS
+from daemon.model import MAX_AT_MS, PlainArgs
 from daemon.runtime.args import Args
 from daemon.runtime.object_storage import ObjectStorage
 from daemon.storage import CycleTransaction
@@ -141,7 +141,11 @@ def storage_get(store: ObjectStorage, args: dict[str, Any]) -> Any:
 
 def storage_put(store: ObjectStorage, args: dict[str, Any]) -> Any:
     if _one_of("storage.put", args, "key", "entries") == "key":
-        store.put(args["key"], _need("storage.put", args, "value"))
+        value = _need("storage.put", args, "value")
+        if type(args) is PlainArgs:  # decoded by the typed path: msgspec makes the same bytes, sooner
+            store.put_plain(args["key"], value)
+        else:
+            store.put(args["key"], value)
     else:
         if "value" in args:
             raise BadRequest("storage.put takes value only with key, not with entries")

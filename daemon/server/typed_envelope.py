@@ -19,7 +19,7 @@ from typing import Union
 
 import msgspec
 
-from daemon.model import Request
+from daemon.model import PlainArgs, Request
 from schemas.plain import PLAIN_DEPTH, PLAIN_VALUE
 from schemas.wire import SUPPORTED_VERSIONS
 
@@ -57,5 +57,5 @@ def typed_request(body: bytes) -> Request | None:
         and (type(request_id) is int or len(request_id) <= MAX_REQUEST_ID_CHARS)  # type: ignore[arg-type]
         and (idem is None or (idem != "" and len(idem.encode()) <= MAX_IDEM_BYTES))
     ):
-        return Request(request_id, envelope.op, envelope.target, envelope.args, idem, envelope.readonly)
+        return Request(request_id, envelope.op, envelope.target, PlainArgs(envelope.args), idem, envelope.readonly)
     return None
