@@ -92,7 +92,7 @@ class _Unchanged:
 UNCHANGED: Final = _Unchanged()
 
 
-@dataclass
+@dataclass(slots=True)
 class ChangeSet:
     """A turn's buffered writes to one object, keyed by UTF-8 key bytes.
 
@@ -112,7 +112,7 @@ class ChangeSet:
         return ChangeEvent(self.ref, self.cleared, list(self.entries.values()))
 
 
-@dataclass
+@dataclass(slots=True)
 class ChangeEvent:
     """What a committed turn changed in one object; published after commit."""
 

@@ -30,6 +30,7 @@ _SHORT_STORED = SHORT_KEY_BYTES + len(_MARK)
 _DIGEST_BYTES = 16
 _SHORT_RECORD = 1
 _LONG_RECORD = 2
+_SHORT_PREFIX = bytes((_SHORT_RECORD,))
 # Greater than any digest: seeks past the end of a bucket.
 _PAST_BUCKET = b"\xff" * (_DIGEST_BYTES + 1)
 
@@ -48,7 +49,7 @@ def storage_key(key: bytes) -> bytes:
 def pack_record(key: bytes, packed_value: bytes) -> bytes:
     """The stored record for ``key`` holding the msgpack bytes ``packed_value``."""
     if len(key) <= SHORT_KEY_BYTES:
-        return bytes((_SHORT_RECORD,)) + packed_value
+        return _SHORT_PREFIX + packed_value
     return bytes((_LONG_RECORD,)) + len(key).to_bytes(2, "big") + key + packed_value
 
 
