@@ -3,7 +3,8 @@
 For each agent count: a fresh Lodestone daemon, a fresh stack floor (bench/floor.py: pyzmq, msgpack
 and LMDB with group commit and fsync, nothing else) and a fresh Redis (AOF, ``appendfsync always``),
 every agent spawned on each (an AgentState of ~300 bytes: Agent.init on Lodestone, the same record
-stored whole on the others) with a ~300-byte ``blob`` beside it; then these phases, each run
+stored whole on the others) with a ~300-byte ``blob`` beside it in the same object (the same hash on
+Redis, so every system holds one object per agent); then these phases, each run
 ``--rounds`` times with the systems taking turns (the table gives medians and the range of rates):
 
 * ``move``: ``Agent.move`` of a random agent. Lodestone and the floor get batch frames of ``--batch``
@@ -11,8 +12,9 @@ stored whole on the others) with a ~300-byte ``blob`` beside it; then these phas
   cmsgpack, check the coordinates are numbers, update the position, ``stats.distanceTraveled``
   and ``lastSeen``, store it, PUBLISH a change). Pipelined to the same depth: 8 connections each
   keeping 64 requests in flight.
-* ``move, 1 subscriber``: the same with one subscriber to everything (Lodestone: a SUB socket on
-  ""; Redis: PSUBSCRIBE *), read by the load generator as it goes. The floor publishes nothing.
+* ``move, 1 subscriber`` (and ``put, 1 subscriber``): the same with one subscriber to everything
+  (Lodestone: a SUB socket on ""; Redis: PSUBSCRIBE *) in a process of its own, as a dashboard
+  would be. The floor publishes nothing.
 * ``put`` / ``get``: ``storage.put`` / ``storage.get`` of the blob (batch frames) against HSET / HGET.
 * ``lockstep read`` / ``lockstep write``: one request in flight on one connection (a REQ socket,
   single frames): latency.
@@ -30,9 +32,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
+import select
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -133,12 +137,12 @@ class Peer:
                 return [resp(b"EVALSHA", self.sha, b"1", b"agent:steve-%d" % a, *(b"%r" % c for c in w.moves[k]))
                         for k, a in enumerate(w.picks)]
             if kind == "put":
-                return [resp(b"HSET", b"steve:%d" % a, b"blob", w.blobs[a]) for a in w.picks]
-            return [resp(b"HGET", b"steve:%d" % a, b"blob") for a in w.picks]
+                return [resp(b"HSET", b"agent:steve-%d" % a, b"blob", w.blobs[a]) for a in w.picks]
+            return [resp(b"HGET", b"agent:steve-%d" % a, b"blob") for a in w.picks]
         if kind == "move":
             return [wire(k, "Agent.move", {"class": "Agent", "name": f"steve-{a}"},
                          dict(zip("xyz", w.moves[k], strict=True))) for k, a in enumerate(w.picks)]
-        steve = [{"class": "Steve", "name": f"steve-{a}"} for a in w.picks]
+        steve = [{"class": "Agent", "name": f"steve-{a}"} for a in w.picks]
         if kind == "put":
             return [wire(k, "storage.put", steve[k], {"key": "blob", "value": msgpack.unpackb(w.blobs[a])})
                     for k, a in enumerate(w.picks)]
@@ -178,7 +182,7 @@ def populate(peer: Peer, w: Agents) -> None:
         assert isinstance(peer.system, Redis)
         peer.sha = redis_command(peer.system.port, resp(b"SCRIPT", b"LOAD", MOVE_LUA)).strip()
         fill(peer, [resp(b"HSET", b"agent:steve-%d" % i, b"state", w.record(i)) for i in range(w.n)])
-        fill(peer, [resp(b"HSET", b"steve:%d" % i, b"blob", w.blobs[i]) for i in range(w.n)])
+        fill(peer, [resp(b"HSET", b"agent:steve-%d" % i, b"blob", w.blobs[i]) for i in range(w.n)])
     else:
         if isinstance(peer.system, Floor):
             fill(peer, [wire(i, "storage.put", {"class": "Agent", "name": f"steve-{i}"},
@@ -187,7 +191,7 @@ def populate(peer: Peer, w: Agents) -> None:
             fill(peer, [wire(i, "Agent.init", {"class": "Agent", "name": f"steve-{i}"},
                              {"position": {"x": w.spawns[i][0], "y": 64.0, "z": w.spawns[i][1]},
                               "inventory": [{"type": t, "count": c} for t, c in ITEMS]}) for i in range(w.n)])
-        fill(peer, [wire(i, "storage.put", {"class": "Steve", "name": f"steve-{i}"},
+        fill(peer, [wire(i, "storage.put", {"class": "Agent", "name": f"steve-{i}"},
                          {"key": "blob", "value": msgpack.unpackb(w.blobs[i])}) for i in range(w.n)])
     print(f"  {peer.name}: populated {w.n:,} agents in {time.perf_counter() - t0:.1f} s")
 
@@ -202,75 +206,77 @@ def redis_command(port: int, command: bytes) -> bytes:
     return reply.split(b"\r\n")[1]
 
 
-class ZmqSubscriber:
-    """One SUB socket subscribed to everything the daemon publishes; counts what it reads."""
+class Subscriber:
+    """One subscriber to everything, in a process of its own (as a dashboard would be), counting messages.
 
-    def __init__(self, ctx: Ctx, endpoint: str) -> None:
-        self.sock = ctx.socket(zmq.SUB)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.RCVHWM, 0)
-        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sock.connect(endpoint)
-        self.received = 0
+    ``python bench/peer.py --listen zmq:ENDPOINT`` or ``--listen redis:PORT`` is the process: it
+    prints "ready" once it hears (ZeroMQ subscriptions take a moment to reach the publisher, so the
+    daemon is sent writes until then) and its count when it is stopped.
+    """
 
-    def handle(self) -> Any:
-        return self.sock
-
-    def drain(self) -> None:
-        recv = self.sock.recv
+    def __init__(self, peer: Peer) -> None:
+        where = f"redis:{peer.system.port}" if isinstance(peer.system, Redis) else f"zmq:{peer.system.pub}"
+        self.proc = subprocess.Popen([sys.executable, __file__, "--listen", where], stdout=subprocess.PIPE,
+                                     text=True)
+        assert self.proc.stdout is not None
+        probe = None if peer.redis else peer.system.conn(
+            [wire(0, "storage.put", {"class": "Probe", "name": "p"}, {"key": "k", "value": 1})], 0, False, True)
         try:
-            while True:
-                recv(zmq.NOBLOCK)
-                self.received += 1
-        except zmq.Again:
-            pass
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if probe is not None:
+                    probe.send(1)
+                    probe.drain([], block=True)
+                if select.select([self.proc.stdout], [], [], 0.05)[0]:
+                    if self.proc.stdout.readline().strip() == "ready":
+                        return
+                    break
+        finally:
+            if probe is not None:
+                probe.close()
+        self.proc.kill()
+        raise TimeoutError(f"the subscriber to {where} heard nothing")
 
-    def close(self) -> None:
-        self.sock.close()
-
-
-class RedisSubscriber:
-    """One connection in PSUBSCRIBE * mode; counts the bytes it reads."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.sock.sendall(resp(b"PSUBSCRIBE", b"*"))
-        if b"psubscribe" not in self.sock.recv(1 << 10):
-            raise RuntimeError("redis did not confirm PSUBSCRIBE")
-        self.sock.setblocking(False)
-        self.received, self.chunk = 0, bytearray(1 << 18)
-
-    def handle(self) -> Any:
-        return self.sock.fileno()
-
-    def drain(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            while got := self.sock.recv_into(self.chunk):
-                self.received += got
-
-    def close(self) -> None:
-        self.sock.close()
+    def stop(self) -> int:
+        """Stop it; the messages (ZeroMQ) or bytes (Redis) it received (-1: it did not say in time)."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # still reading a backlog on a busy machine
+            self.proc.kill()
+            self.proc.communicate()
+            return -1
+        return int(out.split()[-1]) if out.split() else 0
 
 
-def subscribe(peer: Peer, ctx: Ctx) -> ZmqSubscriber | RedisSubscriber:
-    """A subscriber to everything, connected and hearing before it is returned."""
-    if peer.redis:
-        assert isinstance(peer.system, Redis)
-        return RedisSubscriber(peer.system.port)
-    assert isinstance(peer.system, Lodestone)
-    sub = ZmqSubscriber(ctx, peer.system.pub)
-    probe = peer.system.conn([wire(0, "storage.put", {"class": "Probe", "name": "p"},
-                                   {"key": "k", "value": 1})], 0, False, lockstep=True)
+def listen(where: str) -> int:
+    """The subscriber process (see Subscriber): count what arrives until SIGINT, then print the count."""
+    kind, _, address = where.partition(":")
+    count = 0
     try:
-        for _ in range(100):  # a subscription reaches the publisher a moment after connecting
-            probe.send(1)
-            probe.drain([], block=True)
-            if sub.sock.poll(50):
-                sub.drain()
-                return sub
-    finally:
-        probe.close()
-    raise TimeoutError("the subscriber heard nothing from the daemon")
+        if kind == "redis":
+            with socket.create_connection(("127.0.0.1", int(address))) as sock:
+                sock.sendall(resp(b"PSUBSCRIBE", b"*"))
+                print("ready", flush=True)
+                chunk = bytearray(1 << 18)
+                while got := sock.recv_into(chunk):
+                    count += got
+        else:
+            ctx: Ctx = zmq.Context()
+            sub = ctx.socket(zmq.SUB)
+            sub.setsockopt(zmq.RCVHWM, 0)
+            sub.setsockopt(zmq.SUBSCRIBE, b"")
+            sub.connect(address)
+            sub.recv_multipart()
+            print("ready", flush=True)
+            recv = sub.recv
+            while True:
+                recv()  # a topic or a body: two frames a message
+                count += 1
+    except KeyboardInterrupt:
+        pass
+    print(count // 2 if kind == "zmq" else count, flush=True)
+    return 0
 
 
 def run_phase(peer: Peer, w: Agents, phase: str, seconds: float, ctx: Ctx) -> Result | None:
@@ -282,15 +288,15 @@ def run_phase(peer: Peer, w: Agents, phase: str, seconds: float, ctx: Ctx) -> Re
     nconns = 1 if lockstep else CONNS
     move = phase.startswith("move")
     conns = [peer.conn(reqs, k * len(reqs) // nconns, read, lockstep, move) for k in range(nconns)]
-    sinks: list[ZmqSubscriber | RedisSubscriber] = [subscribe(peer, ctx)] if "subscriber" in phase else []
+    subscriber = Subscriber(peer) if "subscriber" in phase else None
     try:
-        r = run_lockstep(conns, seconds, peer.server) if lockstep else run_pipelined(conns, seconds, peer.server,
-                                                                                      sinks)
+        r = run_lockstep(conns, seconds, peer.server) if lockstep else run_pipelined(conns, seconds, peer.server)
     finally:
         for c in conns:
             c.close()
-        for s in sinks:
-            s.close()
+        heard = subscriber.stop() if subscriber is not None else 0
+    if subscriber is not None and not heard:
+        print(f"  !!!!! {peer.name} {phase}: the subscriber received nothing")
     peer.server.check()
     print(f"  {phase:20} {peer.name:13} {r.rate:>9,.0f} ops/s  {r.cpu_us:6.1f} us CPU/op  p50 {r.p50:8.1f} us"
           f"  p99 {r.p99:8.1f} us  gen {r.gen_cpu:4.0%} server {r.srv_cpu:4.0%}")
@@ -392,7 +398,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="runs of each phase per system; the table has medians")
     ap.add_argument("--batch", type=int, default=32, help="requests per batch frame (Lodestone, floor)")
     ap.add_argument("--out", type=Path, help="also write the markdown report to this file")
+    ap.add_argument("--listen", help=argparse.SUPPRESS)  # the subscriber process (see Subscriber)
     args = ap.parse_args()
+    if args.listen:
+        return listen(args.listen)
     if not shutil.which("redis-server"):
         print("redis-server is not on PATH (apt-get install -y redis-server)", file=sys.stderr)
         return 2
@@ -401,6 +410,7 @@ def main() -> int:
     gauge_start = loop_rate()
     print(f"# Lodestone against Redis\n\n{header('?')}")
     res: dict[tuple[str, int, str], Result] = {}
+    version = "?"
     ctx: Ctx = zmq.Context()
     status = 0
     try:
@@ -414,7 +424,8 @@ def main() -> int:
                     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lodestone-peer-")))
                     system = make(tmp)
                     stack.callback(system.server.stop)
-                    system.wait_ready()
+                    ready = system.wait_ready()
+                    version = ready if isinstance(system, Lodestone) and not isinstance(system, Floor) else version
                     peers.append(Peer(system, args.batch))
                 for peer in peers:
                     populate(peer, w)
@@ -433,7 +444,7 @@ def main() -> int:
     setup = (f"{args.seconds:g} s per run, {args.rounds} rounds (every system in turn), medians; pipelined = "
              f"{CONNS} connections x {WINDOW} in flight, Lodestone and the floor in batch frames of {args.batch}; "
              f"CPU speed gauge {gauge_start:.1f} at the start, {loop_rate():.1f} at the end")
-    report = (f"# Lodestone against Redis (appendfsync always)\n\n{header('?')}\n- {setup}\n\n"
+    report = (f"# Lodestone against Redis (appendfsync always)\n\n{header(version)}\n- {setup}\n\n"
               f"{table(res, agents)}\n\n{targets(res, agents)}\n")
     print("\n" + report)
     if args.out:

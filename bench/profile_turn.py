@@ -4,9 +4,9 @@ A real Store in a temporary directory and the daemon's Runtime with the built-in
 server loop's phases on pre-built batch frames, each phase timed on its own (thread CPU time, so a
 busy neighbour does not count): parsing the frame, the turns, the commit (its CPU; the fsync
 wait is wall time and shown apart), encoding the reply array, and encoding the change stream's
-messages for a subscriber to everything. Then the parts of one Agent.move turn, each timed alone
-in a loop: decoding the state record, reading it from LMDB, checking the arguments, encoding the
-record, and the rest.
+messages for a subscriber to everything; the garbage collector is set as the daemon sets it. Then
+the parts of one Agent.move turn, each timed alone in a loop: decoding the state record, reading
+it from LMDB, encoding the record, and the whole turn.
 
 Usage: python bench/profile_turn.py [--agents 1000] [--batch 256] [--rounds 40] [--ops move,put,get]
 """
@@ -14,6 +14,7 @@ Usage: python bench/profile_turn.py [--agents 1000] [--batch 256] [--rounds 40] 
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import statistics
 import sys
@@ -37,6 +38,7 @@ from daemon.runtime.classes import load_classes
 from daemon.runtime.object_storage import ObjectStorage
 from daemon.server.batches import Inbox, read_batch
 from daemon.server.stream import change_body
+from daemon.service.app import GC_THRESHOLDS
 from daemon.storage import Store, StoreOptions
 from schemas.agent import AGENT_STATE
 from schemas.wire import encode, request
@@ -163,6 +165,9 @@ def main() -> int:
         store.open()
         runtime = Runtime(store, IdFactory(bytes(range(32))), "profile", classes=load_classes(["daemon.world"]))
         populate(runtime, args.agents)
+        gc.collect()  # as the daemon does once it is ready (daemon/service/app.py)
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         print(f"{args.agents:,} agents, {args.batch} requests per batch frame (one cycle each), {args.rounds} rounds;"
               f" medians of CPU us per request; CPU speed gauge {loop_rate():.1f}:")
         for op in args.ops.split(","):

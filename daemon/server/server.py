@@ -1,7 +1,8 @@
 """The ZeroMQ front: a ROUTER for requests, an XPUB for the change stream.
 
 One thread runs :meth:`Server.serve`. Each loop it drains every request that
-has arrived (up to ``cycle_max_requests``) and drives them through one
+has arrived (up to ``cycle_max_requests``; a batch frame is taken whole, see
+:mod:`daemon.server.batches`) and drives them through one
 runtime :class:`~daemon.runtime.Cycle`, phase by phase: the turns; the
 replies the output gate lets out early; the due alarms, a slice at a time,
 while no request waits; the commit (with fsync); the other replies; then
