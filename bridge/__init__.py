@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bridge._common import DEFAULT_PUB, DEFAULT_RPC, target
 from bridge.aio import AsyncClient
+from bridge.batch import Batch, BatchCall
 from bridge.client import Client, ObjectClient
 from bridge.curve import CurveKeys
 from bridge.errors import (
@@ -28,6 +29,8 @@ __all__ = [
     "AgentHandle",
     "AsyncClient",
     "BadRequest",
+    "Batch",
+    "BatchCall",
     "Client",
     "Conflict",
     "CurveKeys",

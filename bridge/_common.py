@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
+
+import msgpack
 
 from bridge.errors import BadRequest, Internal, TooLarge, error_from_reply
 
 MAX_FRAME_BYTES = 16 * 1024 * 1024
+# The daemon's default batch_max_requests: a client never sends a larger batch.
+BATCH_MAX_REQUESTS = 1024
 DEFAULT_RPC = "tcp://127.0.0.1:5555"
 DEFAULT_PUB = "tcp://127.0.0.1:5556"
 
@@ -72,3 +77,30 @@ def list_args(
     if reverse:
         args["reverse"] = True
     return args
+
+
+def frames_of(bodies: list[bytes], max_requests: int, max_frame_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """``(count, frame)``: request frames carrying ``bodies`` in order, ``count`` of them in each.
+
+    ``bodies`` are encoded requests, each within ``max_frame_bytes``. One
+    body goes as it is; more go as batch frames (arrays of requests) of at
+    most ``max_requests`` requests and ``max_frame_bytes`` bytes each.
+    """
+    start = 0
+    while start < len(bodies):
+        end, size = start, 5  # an array header takes at most 5 bytes
+        while end < len(bodies) and end - start < max_requests and size + len(bodies[end]) <= max_frame_bytes:
+            size += len(bodies[end])
+            end += 1
+        end = max(end, start + 1)
+        if end - start == 1:
+            yield 1, bodies[start]
+        else:
+            head: bytes = msgpack.Packer().pack_array_header(end - start)
+            yield end - start, head + b"".join(bodies[start:end])
+        start = end
+
+
+def replies_in(reply: Any) -> list[Any]:
+    """The replies a decoded reply frame holds: one map, or each of a batch's."""
+    return reply if isinstance(reply, list) else [reply]

@@ -1,8 +1,11 @@
-"""The asyncio client: one DEALER socket, many requests in flight.
+"""The asyncio client: one DEALER socket, many requests in flight, batched per loop iteration.
 
 Replies are matched to requests by id, so calls from many tasks pipeline over
-one connection. A request with no reply within the timeout is sent again, with
-the same id and idempotency key, up to ``retries`` times.
+one connection. The calls made in one iteration of the event loop go out
+together, as one batch frame (docs/protocol.md), when that iteration ends:
+``asyncio.gather`` over 200 ``Agent.move`` calls sends one frame. A request
+with no reply within the timeout is sent again, with the same id and
+idempotency key, up to ``retries`` times.
 """
 
 from __future__ import annotations
@@ -15,7 +18,16 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from bridge._common import DEFAULT_RPC, MAX_FRAME_BYTES, check_size, idempotency_key, result_of
+from bridge._common import (
+    BATCH_MAX_REQUESTS,
+    DEFAULT_RPC,
+    MAX_FRAME_BYTES,
+    check_size,
+    frames_of,
+    idempotency_key,
+    replies_in,
+    result_of,
+)
 from bridge.curve import CurveKeys
 from bridge.errors import LodestoneError, Timeout, Unavailable
 from schemas.wire import decode, encode, request
@@ -33,6 +45,7 @@ class AsyncClient:
         timeout: float = 5.0,
         retries: int = 2,
         max_frame_bytes: int = MAX_FRAME_BYTES,
+        batch_max_requests: int = BATCH_MAX_REQUESTS,
         context: zmq.asyncio.Context | None = None,
         curve: CurveKeys | None = None,
     ) -> None:
@@ -42,11 +55,16 @@ class AsyncClient:
         self.timeout = timeout
         self.retries = retries
         self.max_frame_bytes = max_frame_bytes
+        self.batch_max_requests = batch_max_requests
         self._context = context or zmq.asyncio.Context.instance()
         self._socket: zmq.asyncio.Socket | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
+        # Requests of this loop iteration, sent together when it ends (one flush scheduled at a time).
+        self._outbox: list[bytes] = []
+        self._flush_scheduled = False
+        self._sends: set[asyncio.Future[Any]] = set()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -66,16 +84,46 @@ class AsyncClient:
             self._reader = asyncio.get_running_loop().create_task(self._read(sock))
         return self._socket
 
+    def _send(self, body: bytes) -> None:
+        """Queue ``body`` for the end of this loop iteration, when the iteration's requests go out together."""
+        self._outbox.append(body)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        bodies, self._outbox = self._outbox, []
+        if not bodies:
+            return
+        sock = self._connected()
+        for _, frame in frames_of(bodies, self.batch_max_requests, self.max_frame_bytes):
+            # Sent at once unless the socket is busy; then pyzmq sends it, in order, when it can.
+            sent = sock.send_multipart([b"", frame])
+            if isinstance(sent, asyncio.Future) and not sent.done():
+                self._sends.add(sent)
+                sent.add_done_callback(self._sent)
+
+    def _sent(self, sent: asyncio.Future[Any]) -> None:
+        # A send that failed (the socket closed under it) is the call's timeout to report.
+        self._sends.discard(sent)
+        if not sent.cancelled():
+            sent.exception()
+
     async def _read(self, sock: zmq.asyncio.Socket) -> None:
         while True:
             frames = await sock.recv_multipart()
             try:
-                reply = decode(frames[-1])
-                future = self._pending.get(reply["id"])
-            except (ValueError, KeyError, TypeError):
+                replies = replies_in(decode(frames[-1]))
+            except ValueError:
                 continue
-            if future is not None and not future.done():
-                future.set_result(reply)
+            for reply in replies:
+                try:
+                    future = self._pending.get(reply["id"])
+                except (KeyError, TypeError):
+                    continue
+                if future is not None and not future.done():
+                    future.set_result(reply)
 
     async def close(self) -> None:
         """Close the socket; pending calls fail with ``Unavailable``."""
@@ -84,6 +132,10 @@ class AsyncClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
             self._reader = None
+        self._outbox.clear()
+        for sent in self._sends:
+            sent.cancel()
+        self._sends.clear()
         if self._socket is not None:
             self._socket.close(linger=0)
             self._socket = None
@@ -112,8 +164,11 @@ class AsyncClient:
         last: LodestoneError = Timeout(f"no reply to {op} from {self.endpoint} within {wait} s")
         try:
             for _ in range(self.retries + 1):
+                self._send(body)
                 try:
-                    reply = await asyncio.wait_for(self._attempt(body, future), wait)
+                    # The send is queued (see _send), so the timeout covers the send too: with no
+                    # daemon, or one that refuses the handshake (CURVE), the call times out.
+                    reply = await asyncio.wait_for(asyncio.shield(future), wait)
                 except TimeoutError:
                     last = Timeout(f"no reply to {op} from {self.endpoint} within {wait} s")
                     continue
@@ -130,16 +185,6 @@ class AsyncClient:
             raise last
         finally:
             self._pending.pop(request_id, None)
-
-    async def _attempt(self, body: bytes, future: asyncio.Future[Any]) -> Any:
-        """Send ``body`` and wait for its reply; the caller's timeout covers both.
-
-        The send itself may wait: the socket queues nothing until a connection
-        is up (``IMMEDIATE``), so with no daemon, or a daemon that refuses the
-        handshake (CURVE), it waits until the attempt times out.
-        """
-        await self._connected().send_multipart([b"", body])
-        return await asyncio.shield(future)
 
     async def ping(self) -> dict[str, Any]:
         """The daemon's protocol versions and software version."""

@@ -16,7 +16,17 @@ from typing import Any
 
 import zmq
 
-from bridge._common import DEFAULT_RPC, MAX_FRAME_BYTES, check_size, idempotency_key, list_args, result_of, target
+from bridge._common import (
+    BATCH_MAX_REQUESTS,
+    DEFAULT_RPC,
+    MAX_FRAME_BYTES,
+    check_size,
+    idempotency_key,
+    list_args,
+    result_of,
+    target,
+)
+from bridge.batch import Batch
 from bridge.curve import CurveKeys
 from bridge.errors import LodestoneError, Timeout
 from bridge.world import AgentHandle, ForemanHandle, MissionControlHandle, TelemetryHandle
@@ -35,6 +45,7 @@ class Client:
         timeout: float = 5.0,
         retries: int = 2,
         max_frame_bytes: int = MAX_FRAME_BYTES,
+        batch_max_requests: int = BATCH_MAX_REQUESTS,
         context: zmq.Context[Any] | None = None,
         curve: CurveKeys | None = None,
     ) -> None:
@@ -44,6 +55,7 @@ class Client:
         self.timeout = timeout
         self.retries = retries
         self.max_frame_bytes = max_frame_bytes
+        self.batch_max_requests = batch_max_requests
         self._context = context or zmq.Context.instance()
         self._socket: zmq.Socket[bytes] | None = None
         self._ids = itertools.count(1)
@@ -84,7 +96,7 @@ class Client:
         Retries (``retries`` times) after a timeout or a retryable error, with
         the same idempotency key; raises ``Timeout`` when every try timed out.
         """
-        request_id = next(self._ids)
+        request_id = self.next_id()
         idem = idempotency_key(idem, self.retries)
         body = check_size(encode(request(request_id, op, target, args, idem)), op, self.max_frame_bytes)
         wait_ms = int((self.timeout if timeout is None else timeout) * 1000)
@@ -92,13 +104,10 @@ class Client:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(_RETRY_BACKOFF_S * attempt)
-            sock = self._connected()
-            sock.send(body)
-            if not sock.poll(wait_ms, zmq.POLLIN):
-                self.close()
+            reply = self.round_trip(body, wait_ms)
+            if reply is None:
                 last_error = Timeout(f"no reply to {op} from {self.endpoint} within {wait_ms} ms")
                 continue
-            reply = decode(sock.recv())
             try:
                 return result_of(reply)
             except LodestoneError as exc:
@@ -107,6 +116,31 @@ class Client:
                 last_error = exc
         assert last_error is not None
         raise last_error
+
+    def batch(self) -> Batch:
+        """A batch of calls sent in one round trip (see :mod:`bridge.batch`)::
+
+            with client.batch() as batch:
+                moved = batch.call("Agent.move", client.agent("steve-42").target, {"x": 1, "y": 64, "z": 2})
+            moved.result()
+        """
+        return Batch(self)
+
+    def next_id(self) -> int:
+        """A request id not used yet by this client."""
+        return next(self._ids)
+
+    def round_trip(self, frame: bytes, wait_ms: int) -> Any:
+        """Send one request frame and return its decoded reply frame; ``None`` if none came in ``wait_ms``.
+
+        Without a reply the socket is closed (a REQ socket that lost its reply is stuck otherwise).
+        """
+        sock = self._connected()
+        sock.send(frame)
+        if not sock.poll(wait_ms, zmq.POLLIN):
+            self.close()
+            return None
+        return decode(sock.recv())
 
     # ops without a target --------------------------------------------------
     def ping(self) -> dict[str, Any]:

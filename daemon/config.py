@@ -44,6 +44,7 @@ class Config:
     max_map_size_mb: int = 1024 * 1024
     idempotency_window_s: int = 3600
     cycle_max_requests: int = 1024
+    batch_max_requests: int = 1024
     alarm_retry_base_ms: int = 2000
     alarm_max_retries: int = 6
     alarm_horizon_s: int = 60

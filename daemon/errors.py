@@ -128,6 +128,10 @@ class DiskFull(StorageError):
     """The disk holding the data is full: nothing more can be written until space is freed."""
 
 
+class NeedsWrite(StorageError):
+    """A cycle begun on a read transaction (all its requests read) was asked to write: run it again on a write one."""
+
+
 class ConfigError(Exception):
     """The configuration is invalid; the daemon refuses to start."""
 

@@ -50,6 +50,15 @@ class Request(NamedTuple):
     readonly: bool = False
 
 
+class PlainArgs(dict[str, Any]):
+    """Arguments the typed envelope path decoded: plain values only (no binary data, no extension types).
+
+    msgspec encodes a plain value into the bytes msgpack makes of it, faster;
+    a value that may hold an extension type (msgpack's ``ExtType``, a tuple to
+    msgspec) must go through msgpack.
+    """
+
+
 class AlarmRecord(NamedTuple):
     """A stored alarm: when it is due now, when it was first due, and retries so far."""
 
@@ -83,7 +92,7 @@ class _Unchanged:
 UNCHANGED: Final = _Unchanged()
 
 
-@dataclass
+@dataclass(slots=True)
 class ChangeSet:
     """A turn's buffered writes to one object, keyed by UTF-8 key bytes.
 
@@ -103,7 +112,7 @@ class ChangeSet:
         return ChangeEvent(self.ref, self.cleared, list(self.entries.values()))
 
 
-@dataclass
+@dataclass(slots=True)
 class ChangeEvent:
     """What a committed turn changed in one object; published after commit."""
 

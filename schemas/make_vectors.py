@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import zmq
 
 from schemas.wire import decode, encode
@@ -24,8 +25,8 @@ SECRET = bytes(range(32))
 AGENT = {"class": "Agent", "name": "steve-42"}
 STEVE_ID = "steve-42's id, filled in below"
 
-# (name, request or raw hex); requests are JSON-compatible so any language can build them.
-CASES: list[tuple[str, dict[str, Any] | str]] = [
+# (name, request, batch of requests or raw hex); requests are JSON-compatible so any language can build them.
+CASES: list[tuple[str, dict[str, Any] | list[Any] | str]] = [
     ("id.from_name", {"v": 1, "id": 1, "op": "id.from_name", "args": {"class": "Agent", "name": "steve-42"}}),
     ("id.from_string of another class's id",
      {"v": 1, "id": 2, "op": "id.from_string", "args": {"class": "Foreman", "id": STEVE_ID}}),
@@ -61,9 +62,34 @@ CASES: list[tuple[str, dict[str, Any] | str]] = [
     ("malformed id", {"v": 1, "id": 19, "op": "storage.get", "target": {"class": "Agent", "id": "abc"},
                       "args": {"key": "a"}}),
     ("not msgpack", "c1"),
+    ("batch in order", [
+        {"v": 1, "id": 20, "op": "storage.put", "target": AGENT, "args": {"key": "hp", "value": 20}},
+        {"v": 1, "id": 21, "op": "storage.get", "target": AGENT, "args": {"key": "hp"}},
+        {"v": 1, "id": 22, "op": "storage.transaction", "target": AGENT,
+         "args": {"checks": [{"key": "hp", "value": 20}], "ops": [{"op": "put", "key": "hp", "value": 19}]}},
+        {"v": 1, "id": "req-23", "op": "storage.get", "target": AGENT, "args": {"key": "hp"}},
+    ]),
+    ("batch with bad elements", [
+        {"v": 1, "id": 24, "op": "storage.get", "target": AGENT, "args": {"key": "hp"}},
+        5,
+        {"v": 2, "id": 25, "op": "storage.get", "target": AGENT, "args": {"key": "hp"}},
+        {"v": 1, "id": 26, "op": "storage.fly", "target": AGENT, "args": {}},
+    ]),
+    ("empty batch", "90"),
+    ("nested batch", [{"v": 1, "id": 27, "op": "ping", "args": {}}, [{"v": 1, "id": 28, "op": "ping", "args": {}}]]),
 ]
 
 
+
+
+def encode_frame(request: Any) -> bytes:
+    """A request frame's bytes: a request map as :func:`encode` makes it, a batch as the array of its elements."""
+    if isinstance(request, dict):
+        return encode(request)
+    if isinstance(request, list):
+        head: bytes = msgpack.Packer().pack_array_header(len(request))
+        return head + b"".join(map(encode_frame, request))
+    return msgpack.packb(request, use_bin_type=True)  # type: ignore[no-any-return]
 
 
 def _exchange(endpoint: str, body: bytes) -> bytes:
@@ -86,7 +112,7 @@ def write_vectors(rpc: str) -> None:
             request_bytes, request = bytes.fromhex(case), None
         else:
             request = json.loads(json.dumps(case).replace(STEVE_ID, steve_id["result"]["id"]))
-            request_bytes = encode(request)
+            request_bytes = encode_frame(request)
         reply_bytes = _exchange(rpc, request_bytes)
         vectors.append({"name": name, "request": request, "request_hex": request_bytes.hex(),
                         "reply": decode(reply_bytes), "reply_hex": reply_bytes.hex()})
@@ -96,6 +122,8 @@ def write_vectors(rpc: str) -> None:
         "how": "Run in order against a fresh daemon whose data directory's 'secret' file holds secret_hex. "
                "Encode 'request' and compare with request_hex; send request_hex; an ok reply must equal "
                "reply_hex byte for byte, an error reply must have the same id and error code.",
+        "how_batches": "A request that is a list is a batch frame, the array of its elements' bytes; a reply "
+                       "that is a list is compared slot by slot by the rule above.",
         "vectors": vectors,
     }
     VECTORS.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")

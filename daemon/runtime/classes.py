@@ -42,9 +42,8 @@ class Calls(Protocol):
     def publish(self, topic: str, body: dict[str, Any]) -> None: ...
 
 
-@dataclass(frozen=True)
 class Turn:
-    """One turn of one object, as a handler sees it.
+    """One turn of one object, as a handler sees it (read its attributes; do not set them).
 
     ``storage`` is the object's storage API; :meth:`call` runs a method of
     another object inside this turn (its writes commit with this turn's, or
@@ -52,10 +51,18 @@ class Turn:
     turn has committed.
     """
 
-    ref: ObjectRef
-    storage: ObjectStorage
-    now_ms: int
-    calls: Calls
+    # A plain class with slots, not a frozen dataclass: one is made per turn, and a frozen
+    # dataclass's __init__ costs several times more.
+    __slots__ = ("calls", "now_ms", "ref", "storage")
+
+    def __init__(self, ref: ObjectRef, storage: ObjectStorage, now_ms: int, calls: Calls) -> None:
+        self.ref = ref
+        self.storage = storage
+        self.now_ms = now_ms
+        self.calls = calls
+
+    def __repr__(self) -> str:
+        return f"Turn(ref={self.ref!r}, now_ms={self.now_ms})"
 
     def call(self, class_name: str, name: str, method: str, **args: Any) -> Any:
         """Call ``method`` of the object ``name`` of ``class_name``, as part of this turn."""

@@ -11,6 +11,12 @@ The server takes the requests that have arrived and runs them as one
 3. :meth:`Cycle.commit` commits and fsyncs everything once and returns the
    other replies, the change events and the notices, to send and publish.
 
+A cycle whose every request is a known read (a storage or alarm read, a
+global op, a class op declared ``writes=False``) and that fires no alarm
+runs on a read transaction: no writer lock, no commit. If one of its turns
+writes after all (a read op that calls a writing one), it starts again on a
+write transaction.
+
 If the map fills up (or the environment runs out of sub-database room) the
 cycle starts again on a fresh transaction, after growing, with the turns it
 had run; alarms it had fired fire in a later cycle. When the map cannot grow
@@ -32,7 +38,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from daemon.errors import DiskFull, HandlesFull, MapFull, StorageError, Unavailable, storage_failure, to_wire
+from daemon.errors import (
+    DiskFull,
+    HandlesFull,
+    MapFull,
+    NeedsWrite,
+    StorageError,
+    Unavailable,
+    storage_failure,
+    to_wire,
+)
 from daemon.model import ChangeEvent, Request
 from daemon.runtime.residents import Residents
 from daemon.storage import CycleTransaction, Store
@@ -72,9 +87,11 @@ class Host(Protocol):
 
     def deliver(self, txn: CycleTransaction, object_id: bytes, now: int, notices: list[Notice]) -> None: ...
 
+    def reads_only(self, requests: list[Request]) -> bool: ...
+
 
 class Cycle:
-    """One cycle: one write transaction, one fsync, for its requests and the alarms it fires."""
+    """One cycle: one write transaction, one fsync, for its requests and the alarms it fires (see above)."""
 
     def __init__(self, host: Host, requests: list[Request], fire_alarms: bool = False) -> None:
         self._host = host
@@ -100,6 +117,7 @@ class Cycle:
         self._writers: list[int] = []  # the turns that wrote, in the last run of the turns
         self._sweeping = True
         self._alarms_on = True
+        self._read_only = not fire_alarms and host.reads_only(requests)
         self._begin()
 
     # phases ----------------------------------------------------------------
@@ -142,7 +160,8 @@ class Cycle:
 
     def commit(self) -> CycleResult:
         """Commit (with fsync) and return the cycle's replies, change events and notices."""
-        self._attempt(self._sweep)
+        if not self._read_only:
+            self._attempt(self._sweep)
         events: list[ChangeEvent] = []
         alarm_times: list[int] = []
         while self._failed is None and self._txn is not None:
@@ -171,7 +190,7 @@ class Cycle:
     # internals -------------------------------------------------------------
     def _begin(self) -> None:
         try:
-            self._txn = self._host.store.begin(self._headroom)
+            self._txn = self._host.store.begin(self._headroom, write=not self._read_only)
         except StorageError as exc:
             self._fail(exc)
 
@@ -247,7 +266,9 @@ class Cycle:
         self._attempts += 1
         if self._attempts >= _ATTEMPTS:
             raise Unavailable("storage could not make room for this cycle")
-        if isinstance(exc, MapFull):
+        if isinstance(exc, NeedsWrite):
+            self._read_only = False  # a turn of a read-only cycle wrote: run it again on a write transaction
+        elif isinstance(exc, MapFull):
             self._host.store.grow_map()
         elif isinstance(exc, HandlesFull):
             self._host.store.ensure_capacity(self._headroom * 4)

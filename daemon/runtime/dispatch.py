@@ -28,7 +28,8 @@ from daemon.runtime.args import Args
 from daemon.runtime.classes import ObjectClass
 from daemon.runtime.cycle import Cycle, CycleResult, Notice
 from daemon.runtime.health import health_report
-from daemon.runtime.ops import GLOBAL_OPS, OBJECT_OPS
+from daemon.runtime.object_storage import ObjectStorage
+from daemon.runtime.ops import GLOBAL_OPS, OBJECT_OPS, ObjectOp
 from daemon.runtime.residents import Residents
 from daemon.runtime.session import CallPolicy, Session
 from daemon.storage import CycleTransaction, Store
@@ -156,50 +157,98 @@ class Runtime:
     # one turn ----------------------------------------------------------------
     def turn(self, txn: CycleTransaction, request: Request, now: int, notices: list[Notice]) -> dict[str, Any]:
         """Run ``request`` as one turn in ``txn``; return its reply. Only ``StorageError`` escapes."""
+        object_op = OBJECT_OPS.get(request.op)
+        if object_op is not None:
+            return self._storage_turn(txn, request, object_op, now)
         session: Session | None = None
         try:
             global_op = GLOBAL_OPS.get(request.op)
             if global_op is not None:
                 Args(request.op, request.args, *global_op.args)
                 return ok_reply(request.id, global_op.run(self, txn, request.args))
-            object_op = OBJECT_OPS.get(request.op)
-            if object_op is not None:
-                Args(request.op, request.args, *object_op.args)
-                writes = object_op.writes
-                ref = self.resolve(request.target)
-            else:
-                class_name, method, writes = self._class_op(request.op)
-                ref = self.resolve(request.target)
-                if ref.class_name != class_name:
-                    raise BadRequest(f"{request.op} needs a {class_name} target, got a {ref.class_name}")
-            if writes and request.readonly:
-                raise Forbidden(f"{request.op} writes; this request may only read")
-            idem = request.idem if writes else None
+            class_name, method, writes = self._class_op(request.op)
+            ref = self.resolve(request.target)
+            if ref.class_name != class_name:
+                raise BadRequest(f"{request.op} needs a {class_name} target, got a {ref.class_name}")
+            idem = self._idem(request, writes)
             if idem is not None:
                 seen, result = txn.remembered(ref, idem, now)
                 if seen:
                     self.counters["idempotent_replays"] += 1
                     return ok_reply(request.id, result)
             session = self.session(txn, now)
-            if object_op is not None:
-                result = object_op.run(session.storage(ref), request.args)
-                if writes:
-                    self.residents.drop(ref.id)  # its storage changed under its in-memory form
-            else:
-                result = session.invoke(ref, method, request.args)
+            result = session.invoke(ref, method, request.args)
         except StorageError:
             raise
         except Exception as exc:
             if session is not None:
                 for object_id in session.touched():
                     self.residents.drop(object_id)
-            reply = to_wire(request.id, exc)
-            self.counters[f"errors.{reply['error']['code']}"] += 1
-            return reply
+            return self._refused(request, exc)
         self.finish(txn, session, notices)
         if idem is not None:
             txn.remember(ref, idem, result, now + self.options.idempotency_window_ms)
         return ok_reply(request.id, result)
+
+    def _storage_turn(self, txn: CycleTransaction, request: Request, object_op: ObjectOp, now: int) -> dict[str, Any]:
+        """A storage or alarm op's turn: one object's storage view, no session (nothing else is reached)."""
+        view: ObjectStorage | None = None
+        try:
+            if not object_op.arg_names.issuperset(request.args):
+                Args(request.op, request.args, *object_op.args)  # raises, naming the unknown argument
+            ref = self.resolve(request.target)
+            idem = self._idem(request, object_op.writes)
+            if idem is not None:
+                seen, result = txn.remembered(ref, idem, now)
+                if seen:
+                    self.counters["idempotent_replays"] += 1
+                    return ok_reply(request.id, result)
+            view = ObjectStorage(txn, ref)
+            result = object_op.run(view, request.args)
+        except StorageError:
+            raise
+        except Exception as exc:
+            if view is not None:
+                self.residents.drop(view.ref.id)
+            return self._refused(request, exc)
+        if object_op.writes:
+            self.residents.drop(ref.id)  # its storage changed under its in-memory form
+            txn.apply(view.changes)
+            if idem is not None:
+                txn.remember(ref, idem, result, now + self.options.idempotency_window_ms)
+        return ok_reply(request.id, result)
+
+    @staticmethod
+    def _idem(request: Request, writes: bool) -> str | None:
+        """The idempotency key a request's turn uses: its own if the op may write (after the readonly check)."""
+        if writes and request.readonly:
+            raise Forbidden(f"{request.op} writes; this request may only read")
+        return request.idem if writes else None
+
+    def _refused(self, request: Request, exc: Exception) -> dict[str, Any]:
+        reply = to_wire(request.id, exc)
+        self.counters[f"errors.{reply['error']['code']}"] += 1
+        return reply
+
+    def reads_only(self, requests: list[Request]) -> bool:
+        """Whether every request is a known read: a global op, a storage or alarm read, a class op that reads.
+
+        An unknown op (its reply is an error) writes nothing either.
+        """
+        for request in requests:
+            op = request.op
+            if op in GLOBAL_OPS:
+                continue
+            object_op = OBJECT_OPS.get(op)
+            if object_op is not None:
+                if object_op.writes:
+                    return False
+                continue
+            class_name, _, method = op.partition(".")
+            cls = self.classes.get(class_name)
+            if cls is not None and cls.ops.get(method, ("", False))[1]:
+                return False
+        return True
 
     def _class_op(self, op: str) -> tuple[str, str, bool]:
         """``(class, method, writes)`` of the class op ``op`` (``<Class>.<method>``); raises ``UnknownOp``."""

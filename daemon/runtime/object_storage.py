@@ -15,6 +15,7 @@ from itertools import islice
 from typing import Any, Protocol
 
 import msgpack
+import msgspec
 
 from daemon.errors import BadData, BadRequest, Conflict, TooLarge, shown
 from daemon.model import AlarmRecord, Change, ChangeSet, Limits, ObjectRef, _Unchanged, check_alarm_time
@@ -61,6 +62,9 @@ def strictly_equal(a: Any, b: Any) -> bool:
 def unpack_value(packed: bytes) -> Any:
     """Decode a stored msgpack value."""
     return msgpack.unpackb(packed, raw=False, strict_map_key=False)
+
+
+_ENCODER = msgspec.msgpack.Encoder()
 
 
 class ObjectStorage:
@@ -241,6 +245,19 @@ class ObjectStorage:
         """Store ``value`` under ``key`` when the turn commits."""
         encoded = self._key(key)
         packed = self._pack(key, encoded, value)
+        self.changes.entries[encoded] = Change(key, packed)
+
+    def put_plain(self, key: str, value: Any) -> None:
+        """:meth:`put` for a plain value (maps, lists, strings, numbers, booleans, nil): the same bytes, sooner.
+
+        msgspec encodes it; only plain values come out as msgpack would make them.
+        """
+        encoded = self._key(key)
+        try:
+            packed = _ENCODER.encode(value)
+        except (TypeError, OverflowError, msgspec.EncodeError) as exc:
+            raise BadRequest(f"the value for key {key[:60]!r} is not msgpack-encodable: {exc}") from exc
+        self._check_size(key, encoded, packed)
         self.changes.entries[encoded] = Change(key, packed)
 
     def put_many(self, entries: Mapping[str, Any]) -> None:

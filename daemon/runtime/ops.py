@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from daemon.errors import BadRequest
 from daemon.ids import IdFactory, check_class_name
-from daemon.model import MAX_AT_MS
+from daemon.model import MAX_AT_MS, PlainArgs
 from daemon.runtime.args import Args
 from daemon.runtime.object_storage import ObjectStorage
 from daemon.storage import CycleTransaction
@@ -53,6 +53,10 @@ class ObjectOp:
     run: ObjectRun
     writes: bool
     args: tuple[str, ...]
+    arg_names: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arg_names", frozenset(self.args))
 
 
 def _one_of(op: str, args: dict[str, Any], single: str, many: str) -> str:
@@ -121,10 +125,13 @@ def health(services: Services, _: CycleTransaction, args: dict[str, Any]) -> Any
 
 # storage ops -----------------------------------------------------------------
 # The reads hand stored values to their replies as they are stored (Encoded), never decoding them.
+_FOUND = encode_value({"found": True, "value": None}).data[:-1]  # ... and the value's bytes in place of the nil
+
+
 def storage_get(store: ObjectStorage, args: dict[str, Any]) -> Any:
     if _one_of("storage.get", args, "key", "keys") == "key":
         packed = store.get_packed(args["key"])
-        return {"found": False} if packed is None else encode_value({"found": True, "value": Encoded(packed)})
+        return {"found": False} if packed is None else Encoded(_FOUND + packed)
     keys = args["keys"]
     if not isinstance(keys, list):
         raise BadRequest("storage.get keys must be a list of strings")
@@ -134,7 +141,11 @@ def storage_get(store: ObjectStorage, args: dict[str, Any]) -> Any:
 
 def storage_put(store: ObjectStorage, args: dict[str, Any]) -> Any:
     if _one_of("storage.put", args, "key", "entries") == "key":
-        store.put(args["key"], _need("storage.put", args, "value"))
+        value = _need("storage.put", args, "value")
+        if type(args) is PlainArgs:  # decoded by the typed path: msgspec makes the same bytes, sooner
+            store.put_plain(args["key"], value)
+        else:
+            store.put(args["key"], value)
     else:
         if "value" in args:
             raise BadRequest("storage.put takes value only with key, not with entries")

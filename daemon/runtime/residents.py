@@ -38,9 +38,14 @@ class Residents:
 
     def get(self, ref: ObjectRef, cls: type[ObjectClass]) -> ObjectClass:
         """The object's instance, made on first use."""
-        entry = self._instances.pop(ref.id, None)
-        instance = entry[0] if entry is not None else cls(ref, self._options.get(cls.name, {}))
-        self._instances[ref.id] = (instance, self._monotonic())
+        instances = self._instances
+        entry = instances.get(ref.id)
+        if entry is not None:
+            instances[ref.id] = (entry[0], self._monotonic())
+            instances.move_to_end(ref.id)  # most recently used last
+            return entry[0]
+        instance = cls(ref, self._options.get(cls.name, {}))
+        instances[ref.id] = (instance, self._monotonic())
         while len(self._instances) > self._limit:
             self._instances.popitem(last=False)
             self.evicted += 1

@@ -6,18 +6,20 @@ from typing import Any, TypeGuard
 
 from daemon.model import Request
 from daemon.server.depth import frame_too_deep, refusal_text
+from daemon.server.typed_envelope import MAX_IDEM_BYTES, MAX_REQUEST_ID_CHARS, typed_request
 from schemas.wire import SUPPORTED_VERSIONS, ErrorCode, decode, error_reply
 
-MAX_REQUEST_ID_CHARS = 256
-MAX_IDEM_BYTES = 256
 _MIN_ID, _MAX_ID = -(2**63), 2**64
 
 
-def parse(body: bytes, max_frame_bytes: int) -> Request | dict[str, Any]:
+def parse(body: bytes, max_frame_bytes: int, *, fast: bool = True) -> Request | dict[str, Any]:
     """Return the request in ``body``, or the error reply to send instead.
 
     A body over ``max_frame_bytes`` is refused before it is decoded. The error
-    reply carries the request id whenever it could be read.
+    reply carries the request id whenever it could be read. The usual request
+    is decoded and checked in C (:mod:`daemon.server.typed_envelope`); what
+    that does not take, and every request when ``fast`` is false, goes the
+    check-by-check way below, the source of every refusal.
     """
     if len(body) > max_frame_bytes:
         return error_reply(
@@ -26,6 +28,10 @@ def parse(body: bytes, max_frame_bytes: int) -> Request | dict[str, Any]:
             f"request frame is {len(body)} bytes; the limit is {max_frame_bytes} "
             "(max_frame_bytes); it was not decoded",
         )
+    if fast:
+        typed = typed_request(body)
+        if typed is not None:
+            return typed
     try:
         message = decode(body)
     except Exception as exc:  # msgpack raises several unrelated types on bad bytes

@@ -1,7 +1,8 @@
 """The ZeroMQ front: a ROUTER for requests, an XPUB for the change stream.
 
 One thread runs :meth:`Server.serve`. Each loop it drains every request that
-has arrived (up to ``cycle_max_requests``) and drives them through one
+has arrived (up to ``cycle_max_requests``; a batch frame is taken whole, see
+:mod:`daemon.server.batches`) and drives them through one
 runtime :class:`~daemon.runtime.Cycle`, phase by phase: the turns; the
 replies the output gate lets out early; the due alarms, a slice at a time,
 while no request waits; the commit (with fsync); the other replies; then
@@ -18,7 +19,7 @@ import signal
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -29,6 +30,7 @@ from daemon.errors import Unavailable, to_wire
 from daemon.model import Request
 from daemon.runtime import Runtime
 from daemon.server.alarm_clock import AlarmScheduler
+from daemon.server.batches import Inbox, Slot, encode_batch, is_batch, read_batch
 from daemon.server.connections import Connections
 from daemon.server.curve import CurveGuard
 from daemon.server.encoder import Encoder
@@ -36,7 +38,7 @@ from daemon.server.envelope import parse
 from daemon.server.gatekeeper import Gatekeeper
 from daemon.server.publisher import Publisher
 from daemon.server.subscriptions import Subscriptions
-from schemas.wire import encode
+from schemas.wire import ErrorCode, encode, error_reply
 
 log = logging.getLogger(__name__)
 
@@ -221,21 +223,19 @@ class Server:
         except BlockingIOError:
             pass
 
-    def _receive(self) -> list[list[bytes]]:
+    def _receive(self) -> Iterator[list[bytes]]:
+        """The messages waiting on the ROUTER, one at a time, until none is left (or the caller stops)."""
         assert self._router is not None
-        batch: list[list[bytes]] = []
-        limit = self.cycle_max_requests
         recv = self._router.recv
         more = self._router.get
-        while len(batch) < limit:
+        while True:
             try:
                 frames = [recv(_NOBLOCK)]
             except zmq.Again:
-                break
+                return
             while more(_RCVMORE):
                 frames.append(recv(_NOBLOCK))
-            batch.append(frames)
-        return batch
+            yield frames
 
     def _serve_cycle(self, requests_waiting: bool) -> None:
         """One cycle: the requests that arrived and, if a timer said so, the due alarms; one commit."""
@@ -245,19 +245,24 @@ class Server:
             due, reload = self.scheduler.take()
             if reload:
                 self.arm_alarms()
-        envelopes, requests = self._parse_batch() if requests_waiting else ([], [])
+        inbox = self._take_requests() if requests_waiting else self._inbox()
         gatekeeper = self.gatekeeper
         if gatekeeper is not None:
-            envelopes, requests, due = gatekeeper.admit(envelopes, requests, due, self._send_reply)
+            inbox, due = self._admit(gatekeeper, inbox, due)
+        requests = inbox.requests
         if not requests and not due:
+            # Batch frames whose every element was refused still get their reply array.
+            for envelope, body in inbox.ready(set(), lambda index: {}):
+                self._send(self._router.send, envelope, body)
             return
         started = time.perf_counter()
         cycle = self.runtime.cycle(requests, fire_alarms=due)
-        early = cycle.run_turns()
+        early = set(cycle.run_turns())
         if gatekeeper is not None and not gatekeeper.may_reply():
-            early = []
-        for index in early:  # in one burst, which the socket sends in fewer writes
-            self._send_reply(envelopes[index], cycle.reply(index))
+            early = set()
+        send = self._router.send
+        for envelope, body in inbox.ready(early, cycle.reply):  # in one burst, which the socket sends in fewer writes
+            self._send(send, envelope, body)
         if due:
             deadline = time.perf_counter() + _ALARM_BUDGET_S
             while cycle.fire_alarms(_ALARM_SLICE_S) and not self._waiting() and time.perf_counter() < deadline:
@@ -267,54 +272,102 @@ class Server:
             gatekeeper.gate(result)
         if self.on_batch is not None and requests:
             self.on_batch(len(requests), time.perf_counter() - started)
-        for index, reply in enumerate(result.replies):
-            if index not in result.sent_early:
-                self._send_reply(envelopes[index], reply)
+        if result.replies:  # none when the cluster's output gate withheld them
+            for envelope, body in inbox.rest(result.replies):
+                self._send(send, envelope, body)
         if self._publisher is not None:
             self._publisher.publish(result)
         if self.scheduler is not None:
             self.scheduler.after_cycle(self.runtime, result.alarm_times, due, result.more_due)
 
-    def _send_reply(self, envelope: list[bytes], reply: dict[str, Any]) -> None:
-        assert self._router is not None
-        send = self._router.send
+    @staticmethod
+    def _send(send: Callable[..., Any], envelope: list[bytes], body: bytes) -> None:
         for frame in envelope:
             send(frame, _SNDMORE)
-        send(self._encoder.reply(reply))
+        send(body, 0)
 
     def _waiting(self) -> bool:
         """Whether requests have arrived since this cycle took its batch."""
         assert self._router is not None
         return bool(int(self._router.get(_EVENTS)) & _POLLIN)
 
-    def _parse_batch(self) -> tuple[list[list[bytes]], list[Request]]:
-        """The well-formed requests waiting (with their envelopes); the others are answered or dropped."""
+    def _inbox(self) -> Inbox:
+        return Inbox(self.config.max_frame_bytes, self._encoder.reply)
+
+    def _send_reply(self, envelope: list[bytes], reply: dict[str, Any]) -> None:
+        """Send one reply now (the cluster's gatekeeper answers requests it does not run here)."""
         assert self._router is not None
-        envelopes: list[list[bytes]] = []
-        requests: list[Request] = []
+        self._send(self._router.send, envelope, self._encoder.reply(reply))
+
+    def _admit(self, gatekeeper: Gatekeeper, inbox: Inbox, due: bool) -> tuple[Inbox, bool]:
+        """What the cluster's gatekeeper lets run here. It routes requests one by one, so batch frames
+        are refused in cluster mode (docs/cluster.md); single requests go through it."""
+        singles, batches = inbox.split_batches()
+        for envelope in batches:
+            self.counters["errors.BAD_REQUEST"] += 1
+            refusal = "batch frames are not served in cluster mode; send the requests one by one"
+            self._send_reply(envelope, error_reply(None, ErrorCode.BAD_REQUEST, refusal))
+        envelopes, requests, due = gatekeeper.admit(
+            [envelope for envelope, _ in singles], [request for _, request in singles], due, self._send_reply)
+        admitted = self._inbox()
+        for envelope, request in zip(envelopes, requests, strict=True):
+            admitted.add(envelope, request)
+        return admitted, due
+
+    def _take_requests(self) -> Inbox:
+        """The well-formed requests waiting, up to ``cycle_max_requests`` (a batch frame is taken whole).
+
+        Malformed frames are answered at once (or dropped, without an envelope).
+        """
+        assert self._router is not None
+        inbox = self._inbox()
+        counters = self.counters
         for frames in self._receive():
             if len(frames) < 3 or frames[-2] != b"":
-                self.counters["dropped_envelopes"] += 1
+                counters["dropped_envelopes"] += 1
                 continue
-            parsed = parse(frames[-1], self.config.max_frame_bytes)
-            if isinstance(parsed, Request):
-                envelopes.append(frames[:-1])
-                requests.append(parsed)
+            counters["frames"] += 1
+            body = frames[-1]
+            parsed: Request | list[Slot] | dict[str, Any]
+            if is_batch(body):
+                counters["batches"] += 1
+                parsed = read_batch(body, self.config.max_frame_bytes, self.config.batch_max_requests)
+                if isinstance(parsed, list):
+                    for slot in parsed:
+                        if isinstance(slot, dict):
+                            counters[f"errors.{slot['error']['code']}"] += 1
             else:
-                self.counters[f"errors.{parsed['error']['code']}"] += 1
+                parsed = parse(body, self.config.max_frame_bytes)
+            if isinstance(parsed, dict):
+                counters[f"errors.{parsed['error']['code']}"] += 1
                 self._router.send_multipart([*frames[:-1], encode(parsed)])
-        return envelopes, requests
+                continue
+            inbox.add(frames[:-1], parsed)
+            if len(inbox.requests) >= self.cycle_max_requests:
+                break
+        return inbox
 
     def _refuse_queued(self) -> None:
         assert self._router is not None
         refused = 0
+        unavailable = Unavailable("the daemon is shutting down; retry after it restarts")
         for frames in self._receive():
             if len(frames) < 3 or frames[-2] != b"":
                 continue
-            parsed = parse(frames[-1], self.config.max_frame_bytes)
-            request_id = parsed.id if isinstance(parsed, Request) else parsed["id"]
-            unavailable = Unavailable("the daemon is shutting down; retry after it restarts")
-            self._router.send_multipart([*frames[:-1], encode(to_wire(request_id, unavailable))])
+            body = frames[-1]
+            reply: bytes
+            if is_batch(body):
+                parsed = read_batch(body, self.config.max_frame_bytes, self.config.batch_max_requests)
+                if isinstance(parsed, dict):
+                    reply = encode(parsed)
+                else:
+                    replies = [to_wire(slot.id, unavailable) if isinstance(slot, Request) else slot for slot in parsed]
+                    reply = encode_batch(replies, self.config.max_frame_bytes, self._encoder.reply)
+                    refused += len(replies) - 1
+            else:
+                single = parse(body, self.config.max_frame_bytes)
+                reply = encode(to_wire(single.id if isinstance(single, Request) else single["id"], unavailable))
+            self._router.send_multipart([*frames[:-1], reply])
             refused += 1
         if refused:
             log.info("refused %d queued requests while stopping", refused)

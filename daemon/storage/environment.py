@@ -239,22 +239,30 @@ class Store:
             self.clear_stale_readers()
 
     def readers(self) -> int:
-        """Read transactions open now on this environment, in any process (a backup or verify holds one)."""
+        """Read transactions other processes hold open now on this environment (a backup or verify holds one).
+
+        The daemon's own are left out: a cycle whose requests all read runs on one.
+        """
+        own = str(os.getpid())
         lines = str(self.env.readers()).splitlines()[1:]
-        return sum(1 for line in lines if len(fields := line.split()) == 3 and fields[2] != "-")
+        return sum(1 for line in lines if len(fields := line.split()) == 3 and fields[2] != "-" and fields[0] != own)
 
     # cycles --------------------------------------------------------------
-    def begin(self, headroom: int = 1) -> CycleTransaction:
-        """Begin a cycle: one write transaction for turns that touch up to ``headroom`` new objects.
+    def begin(self, headroom: int = 1, write: bool = True) -> CycleTransaction:
+        """Begin a cycle: one transaction for turns that touch up to ``headroom`` new objects.
 
-        Raises ``StorageError`` if LMDB cannot begin it.
+        ``write=False`` begins a read transaction, for a cycle whose every
+        request reads: it takes no writer lock and commits nothing, and
+        anything that tries to write in it raises ``NeedsWrite``. Raises
+        ``StorageError`` if LMDB cannot begin it.
         """
         self.ensure_capacity(headroom)
         try:
-            txn = self.env.begin(write=True)
+            txn = self.env.begin(write=write)
         except lmdb.Error as exc:
             raise StorageError(str(exc)) from exc
-        return CycleTransaction(self.env, txn, self.system, self.handles, self.options.limits, self.path)
+        return CycleTransaction(self.env, txn, self.system, self.handles, self.options.limits, self.path,
+                                read_only=not write)
 
     def snapshot(self) -> Snapshot:
         """A read transaction over the last commit, for queries between cycles (use it in a ``with``)."""

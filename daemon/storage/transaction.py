@@ -1,4 +1,4 @@
-"""The write transaction of one cycle, shared by every turn of it.
+"""The transaction of one cycle, shared by every turn of it (a read transaction when they all read).
 
 Turns never see LMDB: the runtime reads through :meth:`CycleTransaction.read`
 and :meth:`~CycleTransaction.scan`, applies a finished turn's change set with
@@ -18,7 +18,7 @@ from typing import Any
 
 import lmdb
 
-from daemon.errors import HandlesFull, MapFull, StorageError
+from daemon.errors import HandlesFull, MapFull, NeedsWrite, StorageError
 from daemon.model import UNCHANGED, AlarmRecord, ChangeEvent, ChangeSet, Limits, ObjectRef
 from daemon.storage import alarms, disk, idempotency, keyspace, meta, registry
 from daemon.storage.snapshot import Queries
@@ -34,7 +34,10 @@ def storage_error(exc: lmdb.Error) -> StorageError:
 
 
 class CycleTransaction(Queries):
-    """One LMDB write transaction shared by every turn of a cycle; its queries see the cycle's writes."""
+    """One LMDB transaction shared by every turn of a cycle; its queries see the cycle's writes.
+
+    ``read_only``: a read transaction; every write method raises ``NeedsWrite``.
+    """
 
     def __init__(
         self,
@@ -44,8 +47,10 @@ class CycleTransaction(Queries):
         handles: dict[str, lmdb._Database],
         limits: Limits,
         path: Path,
+        read_only: bool = False,
     ) -> None:
         super().__init__(txn, system)
+        self.read_only = read_only
         self._env = env
         # The environment's open object handles (shared with the Store, kept across cycles).
         self._handles = handles
@@ -68,6 +73,11 @@ class CycleTransaction(Queries):
         if db is not None:
             return db
         name = registry.object_db_name(ref.id)
+        if self.read_only:
+            # A handle opened in a read transaction closes with it: a write cycle opens it and keeps it.
+            if self.txn.get(name) is None:  # the main database lists the sub-databases
+                return None
+            raise NeedsWrite(f"{ref.class_name} {ref.id}'s sub-database has no open handle yet")
         env = self._env
         try:
             db = env.open_db(name, txn=self.txn, create=False)
@@ -135,11 +145,16 @@ class CycleTransaction(Queries):
             raise storage_error(exc) from exc
 
     # writes ---------------------------------------------------------------
+    def _writing(self) -> None:
+        self.wrote = True
+        self.writes += 1
+        if self.read_only:
+            raise NeedsWrite("a turn of a read-only cycle wrote")
+
     def apply(self, changes: ChangeSet) -> None:
         """Write a finished turn's change set (keys and alarm) into the cycle's transaction."""
         if changes.alarm is not UNCHANGED or changes.cleared or changes.entries:
-            self.wrote = True
-            self.writes += 1
+            self._writing()
         try:
             at_ms = changes.alarm
             if at_ms is not UNCHANGED:
@@ -172,16 +187,14 @@ class CycleTransaction(Queries):
             raise storage_error(exc) from exc
 
     def _write_alarm(self, ref: ObjectRef, record: AlarmRecord | None, old: AlarmRecord | None) -> None:
-        self.wrote = True
-        self.writes += 1
+        self._writing()
         alarms.write(self.txn, self._system, bytes.fromhex(ref.id), record, old)
         if record is not None:
             self.alarm_times.append(record.at_ms)
 
     def remember(self, ref: ObjectRef, idem: str, result: Any, expires_ms: int) -> None:
         """Remember a write's ``result`` under ``idem`` on ``ref`` until ``expires_ms``, in this commit."""
-        self.wrote = True
-        self.writes += 1
+        self._writing()
         try:
             idempotency.remember(self.txn, self._system, ref.id, idem, result, expires_ms)
         except lmdb.Error as exc:
@@ -189,6 +202,8 @@ class CycleTransaction(Queries):
 
     def sweep_idempotency(self, now_ms: int, budget: int) -> int:
         """Forget up to ``budget`` idempotency records that expired before ``now_ms``."""
+        if self.read_only:
+            raise NeedsWrite("a read-only cycle cannot sweep")
         try:
             return idempotency.sweep(self.txn, self._system, now_ms, budget)
         except lmdb.Error as exc:
@@ -200,7 +215,15 @@ class CycleTransaction(Queries):
 
         Raises ``MapFull`` if the map has no room left, ``DiskFull`` if the
         disk has none (LMDB reports that as an I/O error), else ``StorageError``.
+        A read transaction ends without writing (its commit only keeps the handles it opened).
         """
+        if self.read_only:
+            try:
+                self.txn.commit()
+            except lmdb.Error as exc:
+                self._forget_opened()
+                raise storage_error(exc) from exc
+            return self.events
         number = meta.commit_number(self.txn, self._system[meta.META_DB])
         try:
             self.txn.commit()

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from daemon.model import Request
+from daemon.model import Limits, ObjectRef, PlainArgs, Request
 from daemon.runtime import Runtime
+from daemon.runtime.object_storage import ObjectStorage
+from daemon.server.envelope import parse
+from schemas.wire import request
 from tests.conftest import as_sent, call, error_code, ok
 
 AGENT = {"class": "Agent", "name": "steve-42"}
@@ -253,3 +259,31 @@ def test_only_reads_of_committed_data_are_answered_before_the_commit(runtime: Ru
     result = cycle.commit()
     assert early == [0, 1] and result.sent_early == {0, 1}
     assert as_sent(result.replies[3])["result"] == {"found": True, "value": 2}
+
+
+_PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_PLAIN)
+def test_a_plain_value_is_stored_as_the_bytes_msgpack_makes(value: Any) -> None:
+    """put_plain encodes with msgspec: the same bytes as put."""
+    view, plain = (ObjectStorage(_NO_READS, ObjectRef("Chest", "ab" * 32, "c")) for _ in range(2))
+    view.put("k", value)
+    plain.put_plain("k", value)
+    assert plain.changes.entries[b"k"].packed == view.changes.entries[b"k"].packed
+
+
+def test_a_put_over_the_wire_decoded_the_slow_way_keeps_its_extension_types(runtime: Runtime) -> None:
+    """A value with an extension type comes by the check-by-check path, and msgpack encodes it."""
+    body = msgpack.packb(request(1, "storage.put", AGENT, {"key": "e", "value": [msgpack.ExtType(5, b"ab")]}))
+    parsed = parse(body, 1 << 20)
+    assert isinstance(parsed, Request) and type(parsed.args) is not PlainArgs
+    ok(as_sent(runtime.run_cycle([parsed]).replies[0]))
+    assert ok(op(runtime, "storage.get", key="e")) == {"found": True, "value": [msgpack.ExtType(5, b"ab")]}
+
+
+_NO_READS: Any = type("NoReads", (), {"limits": Limits()})()

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import msgpack
 import zmq
 
-from schemas.wire import decode, encode
+from schemas.make_vectors import encode_frame
+from schemas.wire import decode
 from tests.conftest import REPO, DaemonProcess
 
 VECTORS = REPO / "schemas" / "vectors" / "wire_v1.json"
+
+
 def _exchange(endpoint: str, body: bytes) -> bytes:
     sock: zmq.Socket[bytes]
     with zmq.Context.instance().socket(zmq.REQ) as sock:
@@ -28,16 +33,39 @@ def _exchange(endpoint: str, body: bytes) -> bytes:
         return sock.recv()
 
 
+def _slots(reply_bytes: bytes) -> list[bytes]:
+    """The bytes of each reply in a batch's reply array."""
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(reply_bytes)
+    count = unpacker.read_array_header()
+    slots, start = [], unpacker.tell()
+    for _ in range(count):
+        unpacker.skip()
+        slots.append(reply_bytes[start:unpacker.tell()])
+        start = unpacker.tell()
+    return slots
+
+
+def _check(name: str, reply_bytes: bytes, expected: Any, expected_hex: str) -> None:
+    """An ok reply equals the recorded bytes; an error reply has the recorded id and code; a batch's, slot by slot."""
+    reply = decode(reply_bytes)
+    if isinstance(expected, list):
+        assert isinstance(reply, list) and len(reply) == len(expected), name
+        for slot, (got, recorded, recorded_bytes) in enumerate(
+                zip(_slots(reply_bytes), expected, _slots(bytes.fromhex(expected_hex)), strict=True)):
+            _check(f"{name}[{slot}]", got, recorded, recorded_bytes.hex())
+    elif expected["ok"]:
+        assert reply_bytes.hex() == expected_hex, name
+    else:
+        assert (reply["id"], reply["error"]["code"]) == (expected["id"], expected["error"]["code"]), name
+
+
 def test_wire_vectors(daemon: DaemonProcess) -> None:
     document = json.loads(Path(VECTORS).read_text())
     assert document["secret_hex"] == bytes(range(32)).hex()
+    assert any(isinstance(vector["request"], list) for vector in document["vectors"]), "the batch vectors"
     for vector in document["vectors"]:
         if vector["request"] is not None:
-            assert encode(vector["request"]).hex() == vector["request_hex"], vector["name"]
+            assert encode_frame(vector["request"]).hex() == vector["request_hex"], vector["name"]
         reply_bytes = _exchange(daemon.rpc, bytes.fromhex(vector["request_hex"]))
-        reply = decode(reply_bytes)
-        expected = vector["reply"]
-        if expected["ok"]:
-            assert reply_bytes.hex() == vector["reply_hex"], vector["name"]
-        else:
-            assert (reply["id"], reply["error"]["code"]) == (expected["id"], expected["error"]["code"]), vector["name"]
+        _check(vector["name"], reply_bytes, vector["reply"], vector["reply_hex"])

@@ -136,3 +136,72 @@ def test_the_fast_check_never_passes_what_the_full_check_would_change_or_refuse(
             assert AGENT_STATE.validate(wrong) == wrong, where  # nothing to fill in, nothing refused
         checked += 1
     assert checked > 100
+
+
+def _outcome(action: Any) -> Any:
+    """What ``action()`` gives (decoded, if bytes), or the type of the error it raises."""
+    try:
+        value = action()
+    except (RecordError, TypeError, OverflowError) as exc:
+        return type(exc)
+    return msgpack.unpackb(value) if isinstance(value, bytes) else value
+
+
+def test_the_typed_paths_give_the_check_by_check_answer_for_every_corruption() -> None:
+    """Decoding in C and encoding with msgspec take a record only when the Python checks agree."""
+    current = AGENT_STATE.decode_checked(fixture(4))
+    typed = AGENT_STATE._typed
+    assert typed is not None and typed.decode(fixture(4)) == current and AGENT_STATE.encode(current) == fixture(4)
+    assert current["tasks"], "the fixture has a task to corrupt"
+
+    def task_target(target: Any) -> dict[str, Any]:
+        return {**current, "tasks": [{**current["tasks"][0], "target": target}]}
+
+    odd: list[tuple[Any, Any]] = [
+        (("tuple",), {**current, "inventory": tuple(current["inventory"])}), (("set",), task_target({1, 2})),
+        (("bytes",), {**current, "name": b"steve"}), (("huge",), {**current, "lastSeen": 2**70}),
+        (("ext",), task_target(msgpack.ExtType(1, b""))),
+    ]
+    decoded = 0
+    for where, wrong in [*_corruptions(current), *odd]:
+        assert _outcome(lambda wrong=wrong: AGENT_STATE.encode(wrong)) == _outcome(
+            lambda wrong=wrong: AGENT_STATE.encode_checked(wrong)), where
+        try:
+            data = msgpack.packb({"_type": "AgentState", "_v": 4, **wrong}, use_bin_type=True)
+        except (TypeError, OverflowError):
+            continue
+        if (fields := typed.decode(data)) is not None:
+            decoded += 1
+            assert fields == AGENT_STATE.decode_checked(data), where
+        else:
+            assert _outcome(lambda data=data: AGENT_STATE.decode(data)) == _outcome(
+                lambda data=data: AGENT_STATE.decode_checked(data)), where
+    assert decoded > 20  # the type changes that stay within the declared kinds (an int for a float...)
+
+
+@given(st.fixed_dictionaries({
+    "name": st.text(max_size=8), "health": numbers, "maxHealth": numbers, "position": positions,
+    "inventory": st.lists(st.fixed_dictionaries({"type": st.text(max_size=8), "count": st.integers(0, 64),
+                                                 "slot": st.one_of(st.none(), st.integers(0, 35))}), max_size=3),
+    "stats": st.fixed_dictionaries({k: st.integers(0, 9) for k in
+                                    ("blocksMined", "blocksPlaced", "deaths", "tasksAssigned")}
+                                   | {"distanceTraveled": numbers}),
+    "tasks": st.lists(st.fixed_dictionaries({
+        "id": st.text(max_size=4), "type": st.sampled_from(["mine", "move"]),
+        "target": st.recursive(st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=4), st.binary(max_size=2)),
+                               lambda inner: st.lists(inner, max_size=2)
+                               | st.dictionaries(st.one_of(st.text(max_size=2), st.integers(0, 2)), inner, max_size=2),
+                               max_leaves=6),
+        "status": st.just("pending"), "createdAt": st.integers(0, 2**40), "updatedAt": st.integers(0, 2**40)}),
+        max_size=2),
+    "createdAt": st.integers(0, 2**40), "lastSeen": st.integers(0, 2**40),
+}))
+def test_any_current_record_reads_and_writes_the_same_both_ways(state: dict[str, Any]) -> None:
+    data = msgpack.packb({"_type": "AgentState", "_v": 4, **state}, use_bin_type=True)
+    typed = AGENT_STATE._typed
+    assert typed is not None
+    fields = typed.decode(data)
+    assert AGENT_STATE.decode(data) == AGENT_STATE.decode_checked(data) == state
+    if fields is not None:
+        assert fields == state
+    assert AGENT_STATE.encode(state) == data  # msgpack's bytes, whichever way they were made

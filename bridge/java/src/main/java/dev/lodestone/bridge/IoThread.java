@@ -25,7 +25,10 @@ import org.zeromq.ZMonitor;
  * <p>Callers hand it {@link PendingCall}s through a lock-free queue and wake it with one byte on
  * an inproc PAIR socket (one wake-up per batch, however many calls were queued). Each wake-up it
  * takes every queued call, reads every reply the socket holds, matches each to its call by id,
- * fires due timers (attempt timeouts and retry backoffs) and sends what it can.
+ * fires due timers (attempt timeouts and retry backoffs) and sends what it can: every call waiting
+ * to go out goes in one batch frame (docs/protocol.md; more than one past the batch and frame
+ * limits), so a tick's calls cost one message, and a reply frame's array is matched slot by slot
+ * by id. A group of calls handed over together ({@link #submitAll}) is taken in one wake-up.
  *
  * <p>Retries: an attempt that gets no reply within its timeout is sent again, with the same id
  * and idempotency key, up to the call's retries, and then fails with
@@ -62,7 +65,9 @@ final class IoThread implements Runnable {
     /** Guarded by {@link #wakeLock}; {@code null} once the thread is shutting down. */
     private ZMQ.Socket wakeSender;
     private final AtomicBoolean wakePending = new AtomicBoolean();
-    private final ConcurrentLinkedQueue<PendingCall<?>> submissions = new ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<List<PendingCall<?>>> submissions = new ConcurrentLinkedQueue<>();
+    private final int maxFrameBytes;
+    private final int batchMaxRequests;
     /** Every call taken from the queue and not yet settled, by request id. */
     private final Map<Long, PendingCall<?>> inFlight = new ConcurrentHashMap<>();
     private final ArrayDeque<PendingCall<?>> outbox = new ArrayDeque<>();
@@ -97,8 +102,10 @@ final class IoThread implements Runnable {
      *
      * @throws IllegalArgumentException if ZeroMQ refuses the endpoint
      */
-    IoThread(String endpoint, int handshakeTimeoutMs, CurveKeys curve) {
+    IoThread(String endpoint, int handshakeTimeoutMs, int maxFrameBytes, int batchMaxRequests, CurveKeys curve) {
         this.endpoint = endpoint;
+        this.maxFrameBytes = maxFrameBytes;
+        this.batchMaxRequests = batchMaxRequests;
         int sequence = SEQUENCE.incrementAndGet();
         context = new ZContext(1);
         context.setLinger(0);
@@ -134,7 +141,12 @@ final class IoThread implements Runnable {
 
     /** Queue {@code call} for the I/O thread, or fail it at once if the thread has stopped. */
     void submit(PendingCall<?> call) {
-        submissions.add(call);
+        submitAll(List.of(call));
+    }
+
+    /** Queue {@code calls} to be taken in one wake-up (so they go out together), or fail them if stopped. */
+    void submitAll(List<PendingCall<?>> calls) {
+        submissions.add(calls);
         wake(false);
         if (terminated) {
             failQueued(this::closedError);
@@ -222,13 +234,15 @@ final class IoThread implements Runnable {
     }
 
     private void takeSubmissions(long now) {
-        PendingCall<?> call;
-        while ((call = submissions.poll()) != null) {
-            if (call.isDone()) {
-                continue;
+        List<PendingCall<?>> group;
+        while ((group = submissions.poll()) != null) {
+            for (PendingCall<?> call : group) {
+                if (call.isDone()) {
+                    continue;
+                }
+                inFlight.put(call.id, call);
+                startAttempt(call, now);
             }
-            inFlight.put(call.id, call);
-            startAttempt(call, now);
         }
     }
 
@@ -252,8 +266,34 @@ final class IoThread implements Runnable {
         if (!ready) {
             return;
         }
+        List<PendingCall<?>> group = new ArrayList<>();
+        while (takeGroup(group)) {
+            byte[] frame = group.size() == 1 ? group.get(0).body : Msgpack.array(group, call -> call.body);
+            // No connection (IMMEDIATE): keep them until the DEALER has (re)connected.
+            if (!dealer.send(EMPTY, ZMQ.SNDMORE | ZMQ.DONTWAIT)) {
+                for (int i = group.size() - 1; i >= 0; i--) {
+                    outbox.addFirst(group.get(i));
+                }
+                return;
+            }
+            // The rest of a multipart message is always taken once its first frame was.
+            dealer.send(frame, ZMQ.DONTWAIT);
+            for (PendingCall<?> call : group) {
+                call.queued = false;
+                call.sent = true;
+            }
+            group.clear();
+        }
+    }
+
+    /**
+     * Move the calls that go out in the next frame from the outbox into {@code group}: as many as
+     * fit in one batch ({@code batchMaxRequests}, {@code maxFrameBytes}); false if none is left.
+     */
+    private boolean takeGroup(List<PendingCall<?>> group) {
+        long size = 5; // an array header takes at most 5 bytes
         PendingCall<?> call;
-        while ((call = outbox.peek()) != null) {
+        while ((call = outbox.peek()) != null && group.size() < batchMaxRequests) {
             if (call.isDone() || !call.awaitingReply) {
                 outbox.poll();
                 call.queued = false;
@@ -262,16 +302,13 @@ final class IoThread implements Runnable {
                 }
                 continue;
             }
-            // No connection (IMMEDIATE): keep it until the DEALER has (re)connected.
-            if (!dealer.send(EMPTY, ZMQ.SNDMORE | ZMQ.DONTWAIT)) {
-                return;
+            if (!group.isEmpty() && size + call.body.length > maxFrameBytes) {
+                break;
             }
-            // The rest of a multipart message is always taken once its first frame was.
-            dealer.send(call.body, ZMQ.DONTWAIT);
-            outbox.poll();
-            call.queued = false;
-            call.sent = true;
+            size += call.body.length;
+            group.add(outbox.poll());
         }
+        return !group.isEmpty();
     }
 
     private void readReplies() {
@@ -281,11 +318,12 @@ final class IoThread implements Runnable {
             while (dealer.hasReceiveMore()) {
                 body = dealer.recv(0);
             }
-            handleReply(body);
+            handleFrame(body);
         }
     }
 
-    private void handleReply(byte[] body) {
+    /** A reply frame: one reply, or a batch's array of them. */
+    private void handleFrame(byte[] body) {
         Object reply;
         try {
             reply = Msgpack.decode(body);
@@ -293,6 +331,16 @@ final class IoThread implements Runnable {
             LOG.log(System.Logger.Level.WARNING, "ignored an unreadable reply from {0}: {1}", endpoint, e.getMessage());
             return;
         }
+        if (reply instanceof List) {
+            for (Object slot : (List<?>) reply) {
+                handleReply(slot);
+            }
+        } else {
+            handleReply(reply);
+        }
+    }
+
+    private void handleReply(Object reply) {
         Long id = Wire.replyId(reply);
         PendingCall<?> call = id == null ? null : inFlight.get(id);
         if (call == null) {
@@ -405,9 +453,11 @@ final class IoThread implements Runnable {
     }
 
     private void failQueued(Supplier<LodestoneException> error) {
-        PendingCall<?> call;
-        while ((call = submissions.poll()) != null) {
-            call.fail(error.get());
+        List<PendingCall<?>> group;
+        while ((group = submissions.poll()) != null) {
+            for (PendingCall<?> call : group) {
+                call.fail(error.get());
+            }
         }
     }
 

@@ -49,6 +49,8 @@ public final class LodestoneClient implements AutoCloseable {
     private final Executor executor;
     private final int maxFrameBytes;
     private final IoThread io;
+    /** The batch this thread has open on this client, if any (see {@link #batch()}). */
+    private final ThreadLocal<Batch> openBatch = new ThreadLocal<>();
     private final Thread thread;
     private final AtomicLong ids = new AtomicLong();
     private static final AtomicInteger THREADS = new AtomicInteger();
@@ -60,7 +62,8 @@ public final class LodestoneClient implements AutoCloseable {
         idempotency = builder.idempotency;
         executor = builder.executor;
         maxFrameBytes = builder.maxFrameBytes;
-        io = new IoThread(endpoint, (int) builder.handshakeTimeout.toMillis(), builder.curve);
+        io = new IoThread(endpoint, (int) builder.handshakeTimeout.toMillis(), maxFrameBytes,
+                builder.batchMaxRequests, builder.curve);
         thread = new Thread(io, "lodestone-client-io-" + THREADS.incrementAndGet());
         thread.setDaemon(true);
         thread.start();
@@ -141,9 +144,76 @@ public final class LodestoneClient implements AutoCloseable {
             return future;
         }
         long timeoutNanos = options.timeoutOr(timeout).toNanos();
-        io.submit(new PendingCall<>(id, op, body, !write || idem != null, timeoutNanos, callRetries,
-                convert, future, executor));
+        PendingCall<T> call = new PendingCall<>(id, op, body, !write || idem != null, timeoutNanos, callRetries,
+                convert, future, executor);
+        Batch batch = openBatch.get();
+        if (batch != null) {
+            batch.add(call);
+        } else {
+            io.submit(call);
+        }
         return future;
+    }
+
+    /**
+     * Hold this thread's calls until the returned batch is closed, then hand them to the I/O
+     * thread at once, so they go out in one batch frame (one message, one reply frame; more than
+     * one only past {@link Builder#batchMaxRequests} or {@link Builder#maxFrameBytes}). Each call
+     * still gets its own future, result and error; other threads' calls are not held. Use it
+     * around a tick's calls:
+     *
+     * <pre>{@code
+     * try (LodestoneClient.Batch tick = client.batch()) {
+     *     for (Steve steve : steves) {
+     *         client.agent(steve.name()).move(steve.position());
+     *     }
+     * }
+     * }</pre>
+     *
+     * <p>Without it the I/O thread still sends whatever calls are queued when it wakes as one
+     * frame; a batch makes sure a tick's calls are not split. Opening a batch while one is open on
+     * this thread returns the open one; the calls go when the outermost is closed.
+     */
+    public Batch batch() {
+        Batch open = openBatch.get();
+        if (open != null) {
+            open.depth++;
+            return open;
+        }
+        Batch batch = new Batch();
+        openBatch.set(batch);
+        return batch;
+    }
+
+    /** Calls of one thread held back to go out together; see {@link LodestoneClient#batch()}. */
+    public final class Batch implements AutoCloseable {
+        private final List<PendingCall<?>> calls = new ArrayList<>();
+        private int depth = 1;
+
+        private Batch() {
+        }
+
+        void add(PendingCall<?> call) {
+            calls.add(call);
+        }
+
+        /** How many calls it holds. */
+        public int size() {
+            return calls.size();
+        }
+
+        /** Hand the calls to the I/O thread (at the outermost close); closing again does nothing. */
+        @Override
+        public void close() {
+            if (depth == 0 || --depth > 0) {
+                return;
+            }
+            openBatch.remove();
+            if (!calls.isEmpty()) {
+                io.submitAll(List.copyOf(calls));
+                calls.clear();
+            }
+        }
     }
 
     // Ops without a target ----------------------------------------------------------------------
@@ -325,6 +395,7 @@ public final class LodestoneClient implements AutoCloseable {
         private boolean idempotency = true;
         private Executor executor = ForkJoinPool.commonPool();
         private int maxFrameBytes = 16 * 1024 * 1024;
+        private int batchMaxRequests = 1024;
         private Duration handshakeTimeout = Duration.ofMillis(500);
         private CurveKeys curve;
 
@@ -388,6 +459,18 @@ public final class LodestoneClient implements AutoCloseable {
                 throw new IllegalArgumentException("maxFrameBytes must be positive, got " + maxFrameBytes);
             }
             this.maxFrameBytes = maxFrameBytes;
+            return this;
+        }
+
+        /**
+         * The daemon's {@code batch_max_requests} (default 1,024): the most requests the client
+         * puts in one batch frame; more calls waiting go in several frames.
+         */
+        public Builder batchMaxRequests(int batchMaxRequests) {
+            if (batchMaxRequests <= 0) {
+                throw new IllegalArgumentException("batchMaxRequests must be positive, got " + batchMaxRequests);
+            }
+            this.batchMaxRequests = batchMaxRequests;
             return this;
         }
 

@@ -14,6 +14,7 @@ import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import org.msgpack.core.MessageBufferPacker;
 import org.msgpack.core.MessageFormat;
 import org.msgpack.core.MessagePack;
@@ -130,6 +131,19 @@ final class Msgpack {
         }
         out.packRawStringHeader(encoded.remaining());
         out.writePayload(encoded.array(), encoded.arrayOffset() + encoded.position(), encoded.remaining());
+    }
+
+    /** A msgpack array of the already encoded {@code items}: a batch frame of requests. */
+    static <T> byte[] array(List<T> items, Function<T, byte[]> encoded) {
+        try (MessageBufferPacker packer = MessagePack.newDefaultBufferPacker()) {
+            packer.packArrayHeader(items.size());
+            for (T item : items) {
+                packer.writePayload(encoded.apply(item));
+            }
+            return packer.toByteArray();
+        } catch (IOException e) {
+            throw new IllegalStateException("a buffer packer does not do I/O", e);
+        }
     }
 
     /**

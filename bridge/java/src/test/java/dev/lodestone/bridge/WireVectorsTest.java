@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.math.BigInteger;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -20,6 +21,8 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.msgpack.core.MessagePack;
+import org.msgpack.core.MessageUnpacker;
 import org.zeromq.SocketType;
 import org.zeromq.ZContext;
 import org.zeromq.ZEvent;
@@ -77,8 +80,11 @@ class WireVectorsTest {
     @SuppressWarnings("unchecked")
     void theClientsEnvelopeMatchesTheRecordedBytes() {
         for (Map<String, Object> vector : cases()) {
+            if (!(vector.get("request") instanceof Map)) {
+                continue; // raw bytes, or a batch (the array of requests like these)
+            }
             Map<String, Object> request = (Map<String, Object>) vector.get("request");
-            if (request == null || !Integer.valueOf(1).equals(request.get("v"))) {
+            if (!Integer.valueOf(1).equals(request.get("v"))) {
                 continue;
             }
             Map<String, Object> target = (Map<String, Object>) request.get("target");
@@ -95,27 +101,42 @@ class WireVectorsTest {
 
     @Test
     void recordedRepliesDecodeAndReencode() {
+        int batches = 0;
         for (Map<String, Object> vector : cases()) {
             byte[] reply = HEX.parseHex((String) vector.get("reply_hex"));
             Object decoded = Msgpack.decode(reply);
             assertEquals(normalise(vector.get("reply")), decoded, name(vector));
             assertEquals(vector.get("reply_hex"), HEX.formatHex(Msgpack.encode(decoded)), name(vector));
-            Map<?, ?> expected = (Map<?, ?>) vector.get("reply");
-            if (Boolean.TRUE.equals(expected.get("ok"))) {
-                assertEquals(normalise(expected.get("result")), Wire.resultOf(decoded), name(vector));
+            if (vector.get("reply") instanceof List) {
+                batches++;
+                List<?> slots = (List<?>) decoded;
+                for (int slot = 0; slot < slots.size(); slot++) {
+                    checkResult(name(vector) + "[" + slot + "]", ((List<?>) vector.get("reply")).get(slot),
+                            slots.get(slot));
+                }
             } else {
-                String code = (String) ((Map<?, ?>) expected.get("error")).get("code");
-                LodestoneException error = assertThrows(LodestoneException.class, () -> Wire.resultOf(decoded));
-                assertEquals(code, error.wireCode(), name(vector));
-                assertEquals(ErrorCode.valueOf(code), error.code());
-                assertEquals(LodestoneException.fromWire(code, "", false).getClass(), error.getClass());
+                checkResult(name(vector), vector.get("reply"), decoded);
             }
+        }
+        assertTrue(batches >= 2, "the vectors have batch replies: " + batches);
+    }
+
+    private static void checkResult(String name, Object recorded, Object decoded) {
+        Map<?, ?> expected = (Map<?, ?>) recorded;
+        if (Boolean.TRUE.equals(expected.get("ok"))) {
+            assertEquals(normalise(expected.get("result")), Wire.resultOf(decoded), name);
+        } else {
+            String code = (String) ((Map<?, ?>) expected.get("error")).get("code");
+            LodestoneException error = assertThrows(LodestoneException.class, () -> Wire.resultOf(decoded));
+            assertEquals(code, error.wireCode(), name);
+            assertEquals(ErrorCode.valueOf(code), error.code());
+            assertEquals(LodestoneException.fromWire(code, "", false).getClass(), error.getClass());
         }
     }
 
     /** Run in order: a fresh daemon with the vectors' secret answers with the recorded bytes. */
     @Test
-    void theDaemonAnswersWithTheRecordedReplies() {
+    void theDaemonAnswersWithTheRecordedReplies() throws IOException {
         try (ZContext context = new ZContext(1)) {
             ZMQ.Socket dealer = connectedDealer(context, daemon.rpc());
             for (Map<String, Object> vector : cases()) {
@@ -126,18 +147,47 @@ class WireVectorsTest {
                 assertEquals(0, delimiter.length);
                 assertTrue(dealer.hasReceiveMore());
                 byte[] reply = dealer.recv();
-                Map<?, ?> expected = (Map<?, ?>) vector.get("reply");
-                if (Boolean.TRUE.equals(expected.get("ok"))) {
-                    assertEquals(vector.get("reply_hex"), HEX.formatHex(reply), name(vector));
-                } else {
-                    Map<?, ?> actual = assertInstanceOf(Map.class, Msgpack.decode(reply));
-                    assertEquals(normalise(expected.get("id")), actual.get("id"), name(vector));
-                    assertEquals(Boolean.FALSE, actual.get("ok"), name(vector));
-                    assertEquals(((Map<?, ?>) expected.get("error")).get("code"),
-                            ((Map<?, ?>) actual.get("error")).get("code"), name(vector));
-                }
+                checkReply(name(vector), reply, vector.get("reply"), HEX.parseHex((String) vector.get("reply_hex")));
             }
         }
+    }
+
+    /** An ok reply equals the recorded bytes, an error reply has the recorded id and code; a batch's, slot by slot. */
+    private static void checkReply(String name, byte[] reply, Object recorded, byte[] recordedBytes)
+            throws IOException {
+        if (recorded instanceof List) {
+            List<byte[]> got = slots(reply);
+            List<byte[]> want = slots(recordedBytes);
+            assertEquals(want.size(), got.size(), name);
+            for (int slot = 0; slot < want.size(); slot++) {
+                checkReply(name + "[" + slot + "]", got.get(slot), ((List<?>) recorded).get(slot), want.get(slot));
+            }
+            return;
+        }
+        Map<?, ?> expected = (Map<?, ?>) recorded;
+        if (Boolean.TRUE.equals(expected.get("ok"))) {
+            assertEquals(HEX.formatHex(recordedBytes), HEX.formatHex(reply), name);
+        } else {
+            Map<?, ?> actual = assertInstanceOf(Map.class, Msgpack.decode(reply));
+            assertEquals(normalise(expected.get("id")), actual.get("id"), name);
+            assertEquals(Boolean.FALSE, actual.get("ok"), name);
+            assertEquals(((Map<?, ?>) expected.get("error")).get("code"),
+                    ((Map<?, ?>) actual.get("error")).get("code"), name);
+        }
+    }
+
+    /** The bytes of each reply in a batch's reply array. */
+    private static List<byte[]> slots(byte[] array) throws IOException {
+        List<byte[]> slots = new ArrayList<>();
+        try (MessageUnpacker unpacker = MessagePack.newDefaultUnpacker(array)) {
+            int count = unpacker.unpackArrayHeader();
+            for (int slot = 0; slot < count; slot++) {
+                int start = (int) unpacker.getTotalReadBytes();
+                unpacker.skipValue();
+                slots.add(Arrays.copyOfRange(array, start, (int) unpacker.getTotalReadBytes()));
+            }
+        }
+        return slots;
     }
 
     /**

@@ -1,0 +1,61 @@
+"""The usual request envelope, decoded and checked in C by msgspec in one call.
+
+:func:`typed_request` accepts only what :func:`daemon.server.envelope.parse`'s
+check-by-check path would accept, and gives the same :class:`Request` for it,
+down to the argument values: every key a string, every value nil, a boolean,
+an integer, a float, a string, or a list or a string-keyed map of those at
+most :data:`ARG_DEPTH` levels down. Anything else (binary data, which msgspec
+cannot tell from a string in one union; a binary or integer key; an extension
+type; deeper nesting; an unknown top-level key; an envelope field that is
+wrong) returns ``None`` and is left to the
+check-by-check path, which decides and words the refusal. Because nothing
+accepted here nests deeper than a few levels, the depth limit the slow path
+enforces holds here by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import msgspec
+
+from daemon.model import PlainArgs, Request
+from schemas.plain import PLAIN_DEPTH, PLAIN_VALUE
+from schemas.wire import SUPPORTED_VERSIONS
+
+MAX_REQUEST_ID_CHARS = 256
+MAX_IDEM_BYTES = 256
+# How many levels of lists and maps an argument value may hold to be decoded here.
+ARG_DEPTH = PLAIN_DEPTH
+
+
+class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
+    """A request as the fast path takes it; an unknown key sends it to the check-by-check path."""
+
+    v: int
+    id: Union[int, str]  # noqa: UP007
+    op: str
+    target: Union[dict[str, str], None] = None  # noqa: UP007
+    args: dict[str, PLAIN_VALUE] = msgspec.field(default_factory=dict)
+    idem: Union[str, None] = None  # noqa: UP007
+    readonly: bool = False
+
+
+_DECODER = msgspec.msgpack.Decoder(_Envelope)
+
+
+def typed_request(body: bytes) -> Request | None:
+    """The request in ``body`` if it is a well-formed usual one; ``None`` leaves it to the slow path."""
+    try:
+        envelope = _DECODER.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    request_id, idem = envelope.id, envelope.idem
+    if (
+        envelope.v in SUPPORTED_VERSIONS
+        and envelope.op
+        and (type(request_id) is int or len(request_id) <= MAX_REQUEST_ID_CHARS)  # type: ignore[arg-type]
+        and (idem is None or (idem != "" and len(idem.encode()) <= MAX_IDEM_BYTES))
+    ):
+        return Request(request_id, envelope.op, envelope.target, PlainArgs(envelope.args), idem, envelope.readonly)
+    return None

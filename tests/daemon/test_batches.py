@@ -1,0 +1,64 @@
+"""Batch frames: reading their slots, and the reply array within the frame limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from daemon.model import Request
+from daemon.server.batches import Inbox, encode_batch, is_batch, read_batch
+from schemas.wire import decode, error_reply, ok_reply, request
+
+LIMIT = 1 << 20
+
+
+def test_only_arrays_are_batches() -> None:
+    assert is_batch(msgpack.packb([]))
+    assert is_batch(msgpack.packb(list(range(20))))
+    assert is_batch(msgpack.packb(list(range(70000))))
+    assert not is_batch(msgpack.packb({"v": 1}))
+    assert not is_batch(b"")
+    assert not is_batch(b"\xc1")
+
+
+def test_each_element_is_parsed_on_its_own() -> None:
+    body = msgpack.packb([request(1, "ping"), "nope", {"v": 1, "op": "ping"}, request("x", "storage.get")])
+    slots = read_batch(body, LIMIT, 8)
+    assert isinstance(slots, list)
+    assert slots[0] == Request(1, "ping", None, {}, None)
+    assert isinstance(slots[1], dict) and slots[1]["id"] is None and "got str" in slots[1]["error"]["message"]
+    assert isinstance(slots[2], dict) and "needs an id" in slots[2]["error"]["message"]
+    assert slots[3] == Request("x", "storage.get", None, {}, None)
+
+
+def test_a_frame_over_the_limit_is_refused_before_it_is_decoded() -> None:
+    body = msgpack.packb([request(1, "ping")] * 10)
+    refused = read_batch(body, len(body) - 1, 1024)
+    assert isinstance(refused, dict) and refused["error"]["code"] == "TOO_LARGE"
+    assert "was not decoded" in refused["error"]["message"]
+
+
+def test_the_inbox_sends_a_batch_only_when_all_its_replies_may_go() -> None:
+    inbox = Inbox(LIMIT)
+    inbox.add([b"a"], Request(1, "ping", None, {}, None))
+    inbox.add([b"b"], [Request(2, "ping", None, {}, None), error_reply(None, "BAD_REQUEST", "no"),
+                       Request(3, "ping", None, {}, None)])
+    replies = [ok_reply(i, i) for i in (1, 2, 3)]
+    early = list(inbox.ready({0, 1}, replies.__getitem__))
+    assert [envelope for envelope, _ in early] == [[b"a"]]
+    rest = list(inbox.rest(replies))
+    assert [envelope for envelope, _ in rest] == [[b"b"]]
+    batch = decode(rest[0][1])
+    assert [reply["id"] for reply in batch] == [2, None, 3]
+    assert list(inbox.rest(replies)) == []
+
+
+def test_the_largest_replies_give_way_until_the_array_fits() -> None:
+    replies: list[dict[str, Any]] = [ok_reply(1, "x" * 5000), ok_reply(2, {}), ok_reply(3, "y" * 3000)]
+    body = encode_batch(replies, 4000)
+    assert len(body) <= 4000
+    decoded = decode(body)
+    assert decoded[0]["error"]["code"] == "TOO_LARGE" and decoded[0]["id"] == 1
+    assert decoded[1] == ok_reply(2, {})
+    assert decoded[2] == ok_reply(3, "y" * 3000)
