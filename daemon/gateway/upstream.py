@@ -44,6 +44,7 @@ from schemas.wire import ErrorCode
 log = logging.getLogger(__name__)
 
 _NOBLOCK = int(zmq.NOBLOCK)
+_NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _POLLOUT = int(zmq.POLLOUT)
 _HWM = 100_000
 # Replies routed per drain before the loop gets a turn (the rest wait for the next pass).
@@ -96,6 +97,8 @@ class Upstream:
         self._sockets: list[zmq.Socket[bytes]] = []
         self._fds: list[int] = []
         self._drain_due: list[bool] = []
+        self._outbox: list[tuple[Route, bytes, int]] = []
+        self._flush_due = False
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(FIRST_GATEWAY_ID)
         self._next_socket = itertools.cycle(range(sockets))
@@ -142,6 +145,7 @@ class Upstream:
         self._fds.clear()
         for sock in self._sockets:
             sock.close(linger=0)
+        self._sockets = []  # what is still queued finds no socket, and gets UNAVAILABLE
         pending, self._pending = self._pending, {}
         for entry in pending.values():
             if not entry.waiter.gone:
@@ -153,14 +157,15 @@ class Upstream:
 
     def forward(self, message: dict[str, Any], grant: Grant, waiter: Waiter, slot: int, route: Route,
                 room: bool) -> bytes | None:
-        """Check one request map and send it on; return the reply to send at once instead, if any.
+        """Check one request map and queue it; return the reply to send at once instead, if any.
 
         ``room`` says whether the client is under its in-flight limit. The
         map is changed in place (its id, and ``readonly`` for a read token).
         The request goes out on ``route``'s socket; if that one has no
         connection to the daemon (it reconnects on its own after a restart),
         on the first that has, which becomes the route's: a client's
-        requests stay on one socket, so they stay in order.
+        requests stay on one socket, so they stay in order. Requests queued
+        in one pass of the loop are sent together at its end (:meth:`_flush`).
         """
         request_id = message.get("id")
         if not good_id(request_id):
@@ -191,13 +196,34 @@ class Upstream:
             self.counters["requests.too_large"] += 1
             return error_frame(client_id, ErrorCode.TOO_LARGE,
                                f"request is {len(body)} bytes; the daemon takes at most {self.daemon_max_frame}")
-        if not self._send(route, body):
-            self.counters["requests.unreachable"] += 1
-            return unavailable(client_id, f"the daemon is not reachable at {self.rpc}; nothing was sent, retry")
-        assert self._loop is not None
-        self._pending[gateway_id] = _Pending(waiter, slot, client_id, self._loop.time() + self.timeout_s)
-        self.counters["requests.forwarded"] += 1
+        loop = self._loop
+        assert loop is not None
+        self._pending[gateway_id] = _Pending(waiter, slot, client_id, loop.time() + self.timeout_s)
+        self._outbox.append((route, body, gateway_id))
+        if not self._flush_due:
+            self._flush_due = True
+            loop.call_soon(self._flush)
         return None
+
+    def _flush(self) -> None:
+        """Send every request queued in this pass of the loop, back to back.
+
+        One burst wakes ZeroMQ's I/O thread once, where a send between other
+        work wakes it for each request. A request no socket can take gets
+        UNAVAILABLE (nothing was sent).
+        """
+        self._flush_due = False
+        outbox, self._outbox = self._outbox, []
+        counters = self.counters
+        for route, body, gateway_id in outbox:
+            if self._send(route, body):
+                counters["requests.forwarded"] += 1
+                continue
+            counters["requests.unreachable"] += 1
+            entry = self._pending.pop(gateway_id, None)
+            if entry is not None and not entry.waiter.gone:
+                entry.waiter.settle(entry.slot, unavailable(
+                    entry.client_id, f"the daemon is not reachable at {self.rpc}; nothing was sent, retry"))
 
     def _send(self, route: Route, body: bytes) -> bool:
         """Send ``body`` on the route's socket, or else on the first other one connected; False if none is."""
@@ -205,10 +231,12 @@ class Upstream:
         count = len(sockets)
         for step in range(count):
             index = (route.socket + step) % count
+            sock = sockets[index]
             try:
-                sockets[index].send_multipart((b"", body), _NOBLOCK)
+                sock.send(b"", _NOBLOCK_MORE)  # the delimiter; the body cannot fail once it is taken
             except zmq.Again:  # IMMEDIATE: no connection to the daemon on this one
                 continue
+            sock.send(body, _NOBLOCK)
             if not self._drain_due[index]:
                 self._drain_due[index] = True
                 assert self._loop is not None
