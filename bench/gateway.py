@@ -36,11 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import REPO, Server, free_port, loop_rate
-
+from bench.core import REPO, Server, free_port, loop_rate
 from bridge import AsyncClient
 
 AGENTS, WINDOW, WARM_UP = 64, 256, 200
