@@ -10,19 +10,23 @@ daemon refuses at once, and the client gets ``UNAVAILABLE`` (nothing was
 sent). A request sent but not answered within ``upstream_timeout_s`` gets
 ``TIMEOUT`` (retryable; it may or may not have run, so retry with its idem
 key); a reply that comes after that is dropped and counted.
+
+The pool's sockets are plain (not ``zmq.asyncio``) sockets watched with the
+loop's ``add_reader``: a wakeup drains every reply that is ready, and a send is
+one call, with no future per message. ZeroMQ's descriptor only says that the
+socket's state may have changed, and a send may consume that signal while
+replies wait, so every send also schedules one drain in the loop's next pass.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections import Counter
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import zmq
-import zmq.asyncio
 
 from daemon.gateway.auth import Grant
 from daemon.gateway.frames import (
@@ -40,7 +44,13 @@ from schemas.wire import ErrorCode
 log = logging.getLogger(__name__)
 
 _NOBLOCK = int(zmq.NOBLOCK)
+_NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
+_POLLOUT = int(zmq.POLLOUT)
 _HWM = 100_000
+# Replies routed per drain before the loop gets a turn (the rest wait for the next pass).
+_DRAIN_MAX = 1024
+# How often connected() looks at the pool while it waits.
+_CONNECT_POLL_S = 0.01
 
 
 class Waiter(Protocol):
@@ -84,8 +94,11 @@ class Upstream:
         self.daemon_max_frame = daemon_max_frame
         self.counters = counters
         self._count = sockets
-        self._sockets: list[zmq.asyncio.Socket] = []
-        self._readers: list[asyncio.Task[None]] = []
+        self._sockets: list[zmq.Socket[bytes]] = []
+        self._fds: list[int] = []
+        self._drain_due: list[bool] = []
+        self._outbox: list[tuple[Route, bytes, int]] = []
+        self._flush_due = False
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(FIRST_GATEWAY_ID)
         self._next_socket = itertools.cycle(range(sockets))
@@ -96,36 +109,43 @@ class Upstream:
         """Requests sent to the daemon and not answered yet."""
         return len(self._pending)
 
-    def start(self, context: zmq.asyncio.Context) -> None:
+    def start(self, context: zmq.Context[Any]) -> None:
         """Connect the pool and start reading replies."""
-        self._loop = asyncio.get_running_loop()
-        for _ in range(self._count):
-            sock = context.socket(zmq.DEALER)
+        self._loop = loop = asyncio.get_running_loop()
+        plain: zmq.Context[zmq.Socket[bytes]] = zmq.Context.shadow(context.underlying)
+        for index in range(self._count):
+            sock = plain.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.IMMEDIATE, 1)
             sock.setsockopt(zmq.SNDHWM, _HWM)
             sock.setsockopt(zmq.RCVHWM, _HWM)
             sock.connect(self.rpc)
             self._sockets.append(sock)
-            self._readers.append(self._loop.create_task(self._read(sock)))
+            self._drain_due.append(False)
+            fd = sock.fileno()
+            self._fds.append(fd)
+            loop.add_reader(fd, self._drain, index)
 
     async def connected(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds until every pool socket has its connection to the daemon."""
         # With IMMEDIATE set, a DEALER can send (POLLOUT) only once it has a connection.
-        # (pyzmq's type stubs give the socket the poller's poll; at run time it is Socket.poll.)
-        polls = [cast(Any, sock).poll(int(timeout * 1000), zmq.POLLOUT) for sock in self._sockets]
-        ready: list[int] = await asyncio.gather(*polls)
-        return all(events & zmq.POLLOUT for events in ready)
+        assert self._loop is not None
+        deadline = self._loop.time() + timeout
+        while not all(sock.poll(0, _POLLOUT) for sock in self._sockets):
+            if self._loop.time() >= deadline:
+                return False
+            await asyncio.sleep(_CONNECT_POLL_S)
+        return True
 
     async def close(self) -> None:
         """Stop reading and close the sockets; whoever still waits gets UNAVAILABLE."""
-        for task in self._readers:
-            task.cancel()
-        for task in self._readers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._loop is not None:
+            for fd in self._fds:
+                self._loop.remove_reader(fd)
+        self._fds.clear()
         for sock in self._sockets:
             sock.close(linger=0)
+        self._sockets = []  # what is still queued finds no socket, and gets UNAVAILABLE
         pending, self._pending = self._pending, {}
         for entry in pending.values():
             if not entry.waiter.gone:
@@ -137,14 +157,15 @@ class Upstream:
 
     def forward(self, message: dict[str, Any], grant: Grant, waiter: Waiter, slot: int, route: Route,
                 room: bool) -> bytes | None:
-        """Check one request map and send it on; return the reply to send at once instead, if any.
+        """Check one request map and queue it; return the reply to send at once instead, if any.
 
         ``room`` says whether the client is under its in-flight limit. The
         map is changed in place (its id, and ``readonly`` for a read token).
         The request goes out on ``route``'s socket; if that one has no
         connection to the daemon (it reconnects on its own after a restart),
         on the first that has, which becomes the route's: a client's
-        requests stay on one socket, so they stay in order.
+        requests stay on one socket, so they stay in order. Requests queued
+        in one pass of the loop are sent together at its end (:meth:`_flush`).
         """
         request_id = message.get("id")
         if not good_id(request_id):
@@ -175,24 +196,51 @@ class Upstream:
             self.counters["requests.too_large"] += 1
             return error_frame(client_id, ErrorCode.TOO_LARGE,
                                f"request is {len(body)} bytes; the daemon takes at most {self.daemon_max_frame}")
-        if not self._send(route, body):
-            self.counters["requests.unreachable"] += 1
-            return unavailable(client_id, f"the daemon is not reachable at {self.rpc}; nothing was sent, retry")
-        assert self._loop is not None
-        self._pending[gateway_id] = _Pending(waiter, slot, client_id, self._loop.time() + self.timeout_s)
-        self.counters["requests.forwarded"] += 1
+        loop = self._loop
+        assert loop is not None
+        self._pending[gateway_id] = _Pending(waiter, slot, client_id, loop.time() + self.timeout_s)
+        self._outbox.append((route, body, gateway_id))
+        if not self._flush_due:
+            self._flush_due = True
+            loop.call_soon(self._flush)
         return None
+
+    def _flush(self) -> None:
+        """Send every request queued in this pass of the loop, back to back.
+
+        One burst wakes ZeroMQ's I/O thread once, where a send between other
+        work wakes it for each request. A request no socket can take gets
+        UNAVAILABLE (nothing was sent).
+        """
+        self._flush_due = False
+        outbox, self._outbox = self._outbox, []
+        counters = self.counters
+        for route, body, gateway_id in outbox:
+            if self._send(route, body):
+                counters["requests.forwarded"] += 1
+                continue
+            counters["requests.unreachable"] += 1
+            entry = self._pending.pop(gateway_id, None)
+            if entry is not None and not entry.waiter.gone:
+                entry.waiter.settle(entry.slot, unavailable(
+                    entry.client_id, f"the daemon is not reachable at {self.rpc}; nothing was sent, retry"))
 
     def _send(self, route: Route, body: bytes) -> bool:
         """Send ``body`` on the route's socket, or else on the first other one connected; False if none is."""
-        count = len(self._sockets)
+        sockets = self._sockets
+        count = len(sockets)
         for step in range(count):
             index = (route.socket + step) % count
-            sent = cast("asyncio.Future[Any]", self._sockets[index].send_multipart([b"", body], flags=_NOBLOCK))
-            if not sent.done():
-                sent.add_done_callback(_swallow)  # cannot happen with NOBLOCK; keep the error retrieved if it does
-            elif sent.exception() is not None:
+            sock = sockets[index]
+            try:
+                sock.send(b"", _NOBLOCK_MORE)  # the delimiter; the body cannot fail once it is taken
+            except zmq.Again:  # IMMEDIATE: no connection to the daemon on this one
                 continue
+            sock.send(body, _NOBLOCK)
+            if not self._drain_due[index]:
+                self._drain_due[index] = True
+                assert self._loop is not None
+                self._loop.call_soon(self._drain, index)
             if step:
                 route.socket = index
                 self.counters["requests.rerouted"] += 1
@@ -216,14 +264,24 @@ class Upstream:
                     f"no reply from the daemon within {self.timeout_s:g} s; the request may or may not have run: "
                     "retry with the same idem key", retryable=True))
 
-    async def _read(self, sock: zmq.asyncio.Socket) -> None:
-        recv = sock.recv_multipart
-        while True:
-            frames = await recv()
+    def _drain(self, index: int) -> None:
+        """Route every reply ready on pool socket ``index`` (up to _DRAIN_MAX, then come back)."""
+        self._drain_due[index] = False
+        if index >= len(self._fds):  # closed meanwhile
+            return
+        recv, route = self._sockets[index].recv_multipart, self._route
+        for _ in range(_DRAIN_MAX):
             try:
-                self._route(frames[-1])
+                frames = recv(_NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                route(frames[-1])
             except Exception:  # a bug here must not stop every reply after it
                 log.exception("routing a reply failed")
+        self._drain_due[index] = True
+        assert self._loop is not None
+        self._loop.call_soon(self._drain, index)
 
     def _route(self, reply: bytes) -> None:
         gateway_id = reply_gateway_id(reply)
@@ -235,8 +293,3 @@ class Upstream:
             self.counters["replies.discarded"] += 1
             return
         entry.waiter.settle(entry.slot, with_client_id(reply, entry.client_id))
-
-
-def _swallow(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
