@@ -38,7 +38,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.core import REPO, Server, free_port, loop_rate
+from bench.measure import loop_rate
+from bench.systems import REPO, Server, free_port
 from bridge import AsyncClient
 
 AGENTS, WINDOW, WARM_UP = 64, 256, 200
