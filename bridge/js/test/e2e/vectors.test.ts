@@ -15,11 +15,18 @@ import { decode, encode, fromHex, toHex } from "@lodestone/client/wire";
 import { vectorsPath } from "../helpers/paths.js";
 import { Stack } from "../helpers/stack.js";
 
+interface Reply {
+  ok: boolean;
+  id: unknown;
+  error?: { code: string };
+}
+
 interface Vector {
   name: string;
-  request: Record<string, unknown> | null;
+  // A request map, an array of them (a batch frame), or null for raw bytes.
+  request: Record<string, unknown> | Record<string, unknown>[] | null;
   request_hex: string;
-  reply: { ok: boolean; id: unknown; error?: { code: string } };
+  reply: Reply | Reply[];
   reply_hex: string;
 }
 
@@ -60,10 +67,22 @@ describe("the wire vectors, in order, against a fresh daemon behind the gateway"
       if (vector.request !== null) assert.equal(toHex(encode(vector.request)), vector.request_hex);
       ws.send(fromHex(vector.request_hex));
       const reply = await next();
-      if (vector.reply.ok) {
+      if (Array.isArray(vector.reply)) {
+        // A batch: the reply array, slot by slot (ok replies equal, errors by id and code).
+        const got = decode(reply) as Reply[];
+        const expected = vector.reply;
+        assert.equal(got.length, expected.length);
+        expected.forEach((slot, index) => {
+          const gotSlot = got[index]!;
+          assert.equal(gotSlot.ok, slot.ok);
+          assert.deepEqual(gotSlot.id, slot.id);
+          if (slot.ok) assert.deepEqual(gotSlot, slot);
+          else assert.equal(gotSlot.error?.code, slot.error?.code);
+        });
+      } else if (vector.reply.ok) {
         assert.equal(reply.toString("hex"), vector.reply_hex);
       } else {
-        const got = decode(reply) as Vector["reply"];
+        const got = decode(reply) as Reply;
         assert.equal(got.ok, false);
         assert.deepEqual(got.id, vector.reply.id);
         assert.equal(got.error?.code, vector.reply.error?.code);
