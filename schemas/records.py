@@ -159,24 +159,6 @@ def list_of(item: Kind) -> Kind:
                 None if item.typed is None else list[item.typed])  # type: ignore[name-defined]
 
 
-def map_of(item: Kind) -> Kind:
-    """A map from strings to values of ``item``'s kind."""
-
-    def check(value: Any, path: str) -> None:
-        if not isinstance(value, dict):
-            raise RecordError(f"{path} must be a map, got {type(value).__name__}")
-        for key, element in value.items():
-            if not isinstance(key, str):
-                raise RecordError(f"{path} keys must be strings, got {key!r:.40}")
-            item.check(element, f"{path}.{key}")
-
-    def fast(value: Any) -> bool:
-        return type(value) is dict and all(type(key) is str and item.fast(v) for key, v in value.items())
-
-    return Kind(f"a map of {item.label}", check, fast, None,
-                None if item.typed is None else dict[str, item.typed])  # type: ignore[name-defined]
-
-
 def optional(kind: Kind) -> Kind:
     """``kind`` or nil."""
 
