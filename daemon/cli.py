@@ -12,27 +12,25 @@ goes through :func:`start_failure`, the one place that picks its code.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from daemon import __version__
+from daemon.client_commands import client_command, curve_keys, print_json, tail
 from daemon.config import DEFAULT_DATA_DIR, DEFAULT_PUB, DEFAULT_RPC, load_config
 from daemon.errors import ConfigError, DataDamaged, DataDirLocked, DataTooNew
+from daemon.exit_codes import EXIT_BAD_DATA as EXIT_BAD_DATA
+from daemon.exit_codes import EXIT_CONFIG as EXIT_CONFIG
+from daemon.exit_codes import EXIT_ERROR as EXIT_ERROR
+from daemon.exit_codes import EXIT_LOCKED as EXIT_LOCKED
+from daemon.exit_codes import EXIT_NO_REPLY as EXIT_NO_REPLY
+from daemon.exit_codes import EXIT_SYSTEM as EXIT_SYSTEM
+from daemon.exit_codes import EXIT_USAGE as EXIT_USAGE
 from daemon.gateway.command import add_parser as add_gateway_parser
-
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_NO_REPLY = 3
-EXIT_BAD_DATA = 65
-EXIT_SYSTEM = 71
-EXIT_LOCKED = 75
-EXIT_CONFIG = 78
 
 
 def start_failure(exc: BaseException, doing: str = "refusing to start") -> int | None:
@@ -218,19 +216,9 @@ def _cluster(args: argparse.Namespace) -> int:
     if config.cluster is None:
         print(f"lodestone: {args.config} has no [cluster] table", file=sys.stderr)
         return EXIT_CONFIG
-    outcome = cluster_command(config.cluster, args.action, _print_json, class_name=getattr(args, "class_name", ""),
+    outcome = cluster_command(config.cluster, args.action, print_json, class_name=getattr(args, "class_name", ""),
                               name=getattr(args, "name", ""), node=getattr(args, "node", ""))
     return {"ok": 0, "none": EXIT_ERROR, "refused": EXIT_ERROR, "unreachable": EXIT_NO_REPLY}[outcome]
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return {"$bytes": value.hex()}
-    return repr(value)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -290,9 +278,9 @@ def _operate_on(args: argparse.Namespace, data_dir: Path, progress: Any) -> int:
 
     try:
         if args.command == "backup":
-            _print_json(vars(backup(data_dir, args.dest, progress)))
+            print_json(vars(backup(data_dir, args.dest, progress)))
         elif args.command == "restore":
-            _print_json(vars(restore(args.source, data_dir, progress, force=args.force)))
+            print_json(vars(restore(args.source, data_dir, progress, force=args.force)))
         else:
             report = verify(data_dir, progress, on_problem=print)
             return 0 if report.ok else EXIT_BAD_DATA
@@ -357,114 +345,6 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def _curve_keys(args: argparse.Namespace) -> Any:
-    """The ``CurveKeys`` that ``--server-key`` and ``--client-key`` name, or ``None``; raises ``ValueError``."""
-    from bridge import CurveKeys
-
-    if args.server_key is None and args.client_key is None:
-        return None
-    if args.server_key is None or args.client_key is None:
-        raise ValueError("--server-key and --client-key go together")
-    return CurveKeys.load(args.server_key, args.client_key)
-
-
-def _tail(args: argparse.Namespace, curve: Any) -> int:
-    from bridge import Subscriber
-
-    printed = 0
-    with Subscriber(args.pub, topics=(args.prefix,), curve=curve) as subscriber:
-        try:
-            while args.count is None or printed < args.count:
-                event = subscriber.recv()
-                _print_json({"topic": event.topic, **event.body})
-                sys.stdout.flush()
-                printed += 1
-        except KeyboardInterrupt:
-            pass
-    return 0
-
-
-def _client(args: argparse.Namespace, curve: Any) -> int:
-    from bridge import Client, LodestoneError, Timeout
-
-    with Client(args.endpoint, timeout=args.timeout, retries=0, curve=curve) as client:
-        try:
-            return _run_client_command(client, args)
-        except Timeout as exc:
-            hint = "" if curve is not None else " (if it has [security] curve = true: --server-key and --client-key)"
-            print(f"lodestone: {exc}; is the daemon running?{hint}", file=sys.stderr)
-            return EXIT_NO_REPLY
-        except LodestoneError as exc:
-            print(f"lodestone: {exc.code}: {exc}", file=sys.stderr)
-            return EXIT_ERROR
-
-
-def _run_client_command(client: Any, args: argparse.Namespace) -> int:
-    if args.command == "ping":
-        _print_json(client.ping())
-        return 0
-    if args.command == "stats":
-        _print_json(client.stats())
-        return 0
-    if args.command == "health":
-        report = client.health()
-        _print_json(report)
-        return 0 if report.get("status") == "ok" else EXIT_ERROR
-    if args.command == "alarms":
-        alarm_args: dict[str, Any] = {"limit": args.limit}
-        if args.due:
-            alarm_args["due_by_ms"] = time.time_ns() // 1_000_000
-        for entry in client.call("alarms.list", args=alarm_args)["alarms"]:
-            _print_json(entry)
-        return 0
-    if args.command == "ls":
-        for entry in client.objects(args.class_name, limit=args.limit):
-            _print_json(entry)
-        return 0
-    obj = client.object(args.class_name, args.name)
-    if args.command == "inspect":
-        entries = obj.list(limit=args.limit + 1)
-        _print_json({
-            "class": args.class_name,
-            "name": args.name,
-            "id": client.id_from_name(args.class_name, args.name),
-            "alarm_at_ms": client.call("alarm.get", obj.target)["at_ms"],
-            "entries": dict(entries[: args.limit]),
-            "truncated": len(entries) > args.limit,
-        })
-        return 0
-    if args.command == "get":
-        missing = object()
-        value = obj.get(args.key, missing)
-        if value is missing:
-            print(f"lodestone: key {args.key!r} not found", file=sys.stderr)
-            return EXIT_ERROR
-        _print_json(value)
-    elif args.command == "put":
-        if args.string:
-            value = args.value
-        else:
-            try:
-                value = json.loads(args.value)
-            except json.JSONDecodeError as exc:
-                print(f"lodestone: VALUE is not JSON ({exc}); use --string to store text", file=sys.stderr)
-                return EXIT_USAGE
-        obj.put(args.key, value)
-    elif args.command == "list":
-        for key, value in obj.list(
-            start=args.start,
-            start_after=args.start_after,
-            end=args.end,
-            prefix=args.prefix,
-            reverse=args.reverse,
-            limit=args.limit,
-        ):
-            _print_json([key, value])
-    elif args.command == "delete":
-        _print_json(obj.delete_many(args.keys) if len(args.keys) > 1 else int(obj.delete(args.keys[0])))
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``lodestone`` command; return its exit code."""
     args = _parser().parse_args(argv)
@@ -481,10 +361,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "cluster":
         return _cluster(args)
     try:
-        curve = _curve_keys(args)
+        curve = curve_keys(args)
     except (ValueError, OSError) as exc:
         print(f"lodestone: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.command == "tail":
-        return _tail(args, curve)
-    return _client(args, curve)
+        return tail(args, curve)
+    return client_command(args, curve)
