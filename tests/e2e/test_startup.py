@@ -75,10 +75,6 @@ def test_class_migrations_recorded_by_a_newer_lodestone_exit_65(tmp_path: Path) 
     assert "newer Lodestone" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_exit_codes_differ_for_each_kind_of_failure() -> None:
-    assert len({EXIT_BAD_DATA, EXIT_CONFIG, EXIT_LOCKED, EXIT_SYSTEM}) == 4
-
-
 def stopped_daemon_with_data(tmp_path: Path) -> Path:
     """A data directory a real daemon wrote an object to, then stopped cleanly."""
     proc = next(running_daemon(tmp_path))
