@@ -51,8 +51,11 @@ export function gatewayUrl(url: string, token?: string): string {
   return parsed.toString();
 }
 
-/** The HTTP status in a failed handshake's error message (`ws`: "Unexpected server response: 401"). */
+/**
+ * The HTTP status in a failed handshake's error message: the `ws` package's "Unexpected server
+ * response: 401", Bun's "Expected 101 status code: 401". A browser's WebSocket tells nothing.
+ */
 export function handshakeStatus(message: string | undefined): number | undefined {
-  const match = /Unexpected server response: (\d{3})/.exec(message ?? "");
+  const match = /(?:Unexpected server response|Expected 101 status code): (\d{3})/.exec(message ?? "");
   return match ? Number(match[1]) : undefined;
 }

@@ -270,6 +270,32 @@ describe("the connection", () => {
     await assert.rejects(connect({ url: gateway.url, token: "wrong", ...nodeWs }), UnauthenticatedError);
   });
 
+  it("takes the 401 from Bun's WebSocket, whose refusal reads 'Expected 101 status code: 401'", async () => {
+    // Bun's WebSocket as it fails a refused upgrade: an error event with this message, then a close.
+    class BunRefused {
+      readyState = 0;
+      binaryType = "blob";
+      private readonly listeners = new Map<string, ((event: unknown) => void)[]>();
+      constructor(url: string) {
+        setTimeout(() => {
+          this.dispatch("error", { message: `WebSocket connection to '${url}' failed: Expected 101 status code: 401` });
+          this.readyState = 3;
+          this.dispatch("close", { code: 1006, reason: "" });
+        }, 1);
+      }
+      addEventListener(type: string, listener: (event: never) => void): void {
+        this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener as (event: unknown) => void]);
+      }
+      send(): void {}
+      close(): void {}
+      private dispatch(type: string, event: unknown): void {
+        for (const listener of this.listeners.get(type) ?? []) listener(event);
+      }
+    }
+    const c = client({ token: "wrong", WebSocket: BunRefused as unknown as WebSocketConstructor, auth: "header", timeoutMs: 5000 });
+    await assert.rejects(c.ping(), UnauthenticatedError);
+  });
+
   it("fails calls with ForbiddenError when the gateway answers 403", async () => {
     gateway.refuseWith = 403;
     await assert.rejects(client({ token: "t", ...nodeWs }).ping(), ForbiddenError);
