@@ -6,9 +6,8 @@
  * tsconfig.json's `paths` and run src/*.ts, where Node runs dist/*.js, what a user gets.
  *
  * The global WebSocket is replaced by `CountingWebSocket`, a subclass that counts sockets and
- * frames. Counting alone proves nothing here: Bun's own `ws` module makes a global WebSocket
- * inside each of its sockets, so it is counted too. So the tests also look at the socket the
- * client holds (a private field): it must be a `CountingWebSocket` itself.
+ * frames, and the tests check that the socket the client holds (a private field) is one of
+ * them: a client that loaded the `ws` package (in Bun, Bun's own module of that name) fails them.
  */
 
 import assert from "node:assert/strict";
