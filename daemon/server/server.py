@@ -30,7 +30,7 @@ from daemon.errors import Unavailable, to_wire
 from daemon.model import Request
 from daemon.runtime import Runtime
 from daemon.server.alarm_clock import AlarmScheduler
-from daemon.server.batch_reply import SlotEnvelope, one_by_one
+from daemon.server.batch_reply import SlotEnvelope, one_by_one, regroup
 from daemon.server.batches import Inbox, Slot, encode_batch, is_batch, read_batch
 from daemon.server.connections import Connections
 from daemon.server.curve import CurveGuard
@@ -310,16 +310,15 @@ class Server:
 
         Each element of a batch frame goes to it under a stand-in envelope
         (:mod:`daemon.server.batch_reply`) that puts its reply in its slot; the
-        frame's reply array goes out once every slot is filled. When every
-        element runs here, that is after this cycle's commit, as on one node.
+        frame's reply array goes out once every slot is filled. A batch whose
+        every element runs here now goes back in whole, as on one daemon.
         """
         envelopes, requests, refused = one_by_one(inbox, self.config.max_frame_bytes)
         for stand_in, error in refused:  # a malformed element's error, in its slot
             self._send_reply(stand_in, error)
         envelopes, requests, due = gatekeeper.admit(envelopes, requests, due, self._send_reply)
         admitted = self._inbox()
-        for envelope, request in zip(envelopes, requests, strict=True):
-            admitted.add(envelope, request)
+        regroup(envelopes, requests, admitted)
         return admitted, due
 
     def _take_requests(self) -> Inbox:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daemon.model import Request
-from daemon.server.batch_reply import SlotEnvelope, one_by_one
+from daemon.server.batch_reply import SlotEnvelope, one_by_one, regroup
 from daemon.server.batches import Inbox
 from schemas.wire import decode, encode, error_reply, ok_reply
 
@@ -40,3 +40,22 @@ def test_an_array_over_the_frame_limit_gives_way_largest_first_keeping_each_slot
     replies = decode(whole[1])
     assert replies[0]["id"] == "a" and replies[0]["error"]["code"] == "TOO_LARGE"
     assert replies[1] == ok_reply("b", "y" * 2000)
+
+
+def test_a_batch_whose_every_element_runs_now_goes_back_in_whole_and_a_partial_one_slot_by_slot() -> None:
+    inbox = Inbox(LIMIT)
+    whole = [Request(i, "ping", None, {}, None) for i in (1, 2, 3)]
+    split = [Request(i, "ping", None, {}, None) for i in (4, 5)]
+    inbox.add([b"whole", b""], list(whole))
+    inbox.add([b"single", b""], Request(6, "ping", None, {}, None))
+    inbox.add([b"split", b""], list(split))
+    envelopes, requests, _ = one_by_one(inbox, LIMIT)
+    # What a gatekeeper lets run now: all of the first batch, the single, the second batch's last element.
+    kept = [0, 1, 2, 3, 5]
+    admitted = Inbox(LIMIT)
+    regroup([envelopes[i] for i in kept], [requests[i] for i in kept], admitted)
+    frames = list(admitted.frames())
+    assert [(envelope, [slot.id for slot in slots if isinstance(slot, Request)], batch)
+            for envelope, slots, batch in frames] == [([b"whole", b""], [1, 2, 3], True),
+                                                      ([b"single", b""], [6], False), ([], [5], False)]
+    assert type(frames[2][0]) is SlotEnvelope  # answered in its slot, with its batch's other element
