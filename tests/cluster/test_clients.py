@@ -139,6 +139,7 @@ class Model:
         assert held == self.items
 
 
+@pytest.mark.timeout(600)  # the first use builds the jar, which may download Maven's plugins first
 def test_the_python_and_java_clients_at_two_nodes_see_one_agent(nodes: Nodes, java_at: Any) -> None:
     a, b = nodes.start("a"), nodes.start("b")
     python = Client(a.rpc, timeout=10)
