@@ -92,12 +92,12 @@ def one_by_one(inbox: Inbox, max_frame_bytes: int) -> tuple[list[list[bytes]], l
     envelopes: list[list[bytes]] = []
     requests: list[Request] = []
     refused: list[tuple[SlotEnvelope, dict[str, Any]]] = []
-    for envelope, slots, batch in inbox.frames():
-        if not batch:
-            assert isinstance(slots[0], Request)
+    for envelope, slots in inbox.frames():
+        if type(slots) is Request:
             envelopes.append(envelope)
-            requests.append(slots[0])
+            requests.append(slots)
             continue
+        assert isinstance(slots, list)
         reply = BatchReply(envelope, [slot.id if isinstance(slot, Request) else slot.get("id") for slot in slots],
                            max_frame_bytes)
         for index, slot in enumerate(slots):

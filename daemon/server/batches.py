@@ -125,15 +125,19 @@ class Inbox:
             return self._encode_one(answers[0])
         return encode_batch(answers, self.max_frame_bytes, self._encode_one)
 
-    def frames(self) -> Iterator[tuple[list[bytes], list[Slot], bool]]:
-        """Each frame as ``(envelope, slots, is_batch)``, in arrival order (a single request: one slot).
+    def frames(self) -> Iterator[tuple[list[bytes], Request | list[Slot]]]:
+        """Each frame as ``(envelope, request)`` (a single request) or ``(envelope, slots)`` (a batch), in
+        arrival order.
 
         For a server that routes requests one by one (cluster mode); the inbox is not used after.
         """
         requests = self.requests
         for frame in self._frames:
-            slots: list[Slot] = [slot if type(slot) is dict else requests[slot] for slot in frame.slots]  # type: ignore[index]
-            yield frame.envelope, slots, frame.batch
+            if frame.batch:
+                yield frame.envelope, [slot if type(slot) is dict else requests[slot]  # type: ignore[index]
+                                       for slot in frame.slots]
+            else:
+                yield frame.envelope, requests[frame.slots[0]]  # type: ignore[index]
 
 
 def _too_large(request_id: Any, size: int, limit: int, what: str = "the reply") -> dict[str, Any]:
