@@ -17,6 +17,7 @@ its slots, so that batch gets no reply at all, as a single request would not.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from daemon.model import Request
@@ -26,7 +27,7 @@ from daemon.server.batches import Inbox, join_replies
 class BatchReply:
     """The replies of one batch frame, slot by slot; complete once every slot is filled."""
 
-    __slots__ = ("_bodies", "_ids", "_max_frame_bytes", "_missing", "envelope")
+    __slots__ = ("_bodies", "_ids", "_max_frame_bytes", "_missing", "envelope", "stand_ins")
 
     def __init__(self, envelope: list[bytes], ids: list[Any], max_frame_bytes: int) -> None:
         self.envelope = envelope
@@ -34,6 +35,8 @@ class BatchReply:
         self._bodies: list[bytes | None] = [None] * len(ids)
         self._missing = len(ids)
         self._max_frame_bytes = max_frame_bytes
+        # Every slot's stand-in envelope, in slot order.
+        self.stand_ins = [SlotEnvelope(self, index) for index in range(len(ids))]
 
     def __len__(self) -> int:
         return len(self._bodies)
@@ -41,10 +44,6 @@ class BatchReply:
     def untouched(self) -> bool:
         """Whether no slot is filled yet."""
         return self._missing == len(self._bodies)
-
-    def slot(self, index: int) -> SlotEnvelope:
-        """The stand-in envelope whose reply goes in slot ``index``."""
-        return SlotEnvelope(self, index)
 
     def fill(self, index: int, body: bytes) -> bytes | None:
         """Put one encoded reply in its slot; the body of the whole reply array once this was the last one.
@@ -70,8 +69,7 @@ class SlotEnvelope(list[bytes]):
 
     __slots__ = ("batch", "position")
 
-    def __init__(self, batch: BatchReply, index: int) -> None:
-        super().__init__()
+    def __init__(self, batch: BatchReply, index: int) -> None:  # list's own __init__ has nothing to do: empty
         self.batch = batch
         self.position = index
 
@@ -100,12 +98,12 @@ def one_by_one(inbox: Inbox, max_frame_bytes: int) -> tuple[list[list[bytes]], l
         assert isinstance(slots, list)
         reply = BatchReply(envelope, [slot.id if isinstance(slot, Request) else slot.get("id") for slot in slots],
                            max_frame_bytes)
-        for index, slot in enumerate(slots):
-            if isinstance(slot, Request):
-                envelopes.append(reply.slot(index))
+        for stand_in, slot in zip(reply.stand_ins, slots, strict=True):
+            if type(slot) is Request:
+                envelopes.append(stand_in)
                 requests.append(slot)
             else:
-                refused.append((reply.slot(index), slot))
+                refused.append((stand_in, slot))  # type: ignore[arg-type]
     return envelopes, requests, refused
 
 
@@ -121,8 +119,7 @@ def regroup(envelopes: list[list[bytes]], requests: list[Request], inbox: Inbox)
         if type(envelope) is SlotEnvelope and envelope.position == 0 and envelope.batch.untouched():
             batch = envelope.batch
             end = index + len(batch)
-            if end <= count and all(type(other) is SlotEnvelope and other.batch is batch and other.position == slot
-                                    for slot, other in enumerate(envelopes[index:end])):
+            if end <= count and all(map(operator.is_, envelopes[index:end], batch.stand_ins)):
                 inbox.add(batch.envelope, list(requests[index:end]))
                 index = end
                 continue
