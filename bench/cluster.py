@@ -12,9 +12,10 @@ nodes as subprocesses, then prints a table:
   the extra hop;
 * **throughput**: pipelined `storage.put` (8 connections, 64 requests in
   flight each) over 1,000 agents a single node already owns, with cluster
-  mode off and on, in alternating rounds.
+  mode off and on, in alternating rounds; with `--batch N`, in batch frames
+  of N requests (64 / N frames in flight per connection).
 
-Usage: python bench/cluster.py [--moves N] [--seconds S] [--rounds N] [--throughput-only]
+Usage: python bench/cluster.py [--moves N] [--seconds S] [--rounds N] [--batch N] [--throughput-only]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -108,12 +110,15 @@ def forwards(context: zmq.Context[Any], nodes: Nodes, count: int) -> dict[str, t
         b.close()
 
 
-def pipelined(context: zmq.Context[Any], endpoint: str, seconds: float, seed: int) -> float:
-    """Pipelined storage.put over AGENTS agents for ``seconds``; requests per second."""
+def pipelined(context: zmq.Context[Any], endpoint: str, seconds: float, seed: int, batch: int = 1) -> float:
+    """Pipelined storage.put over AGENTS agents for ``seconds`` (``batch`` > 1: in batch frames); requests/s."""
     rng = random.Random(seed)
     bodies = [encode({"v": 1, "id": i, "op": "storage.put", "target": {"class": "Agent", "name": f"steve-{i % AGENTS}"},
                       "args": {"key": "state", "value": {"hp": rng.randint(1, 20), "pad": "x" * 200}}})
               for i in range(20_000)]
+    if batch > 1:
+        head = msgpack.Packer().pack_array_header(batch)
+        bodies = [head + b"".join(bodies[i:i + batch]) for i in range(0, len(bodies) - batch + 1, batch)]
     socks = []
     poller = zmq.Poller()
     for _ in range(CONNS):
@@ -124,7 +129,7 @@ def pipelined(context: zmq.Context[Any], endpoint: str, seconds: float, seed: in
         socks.append(sock)
     sent = done = 0
     for sock in socks:
-        for _ in range(WINDOW):
+        for _ in range(max(1, WINDOW // batch)):
             sock.send_multipart([b"", bodies[sent % len(bodies)]])
             sent += 1
     started = time.perf_counter()
@@ -136,9 +141,11 @@ def pipelined(context: zmq.Context[Any], endpoint: str, seconds: float, seed: in
                     frames = sock.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                if not decode(frames[-1])["ok"]:
-                    raise RuntimeError(decode(frames[-1]))
-                done += 1
+                replies = decode(frames[-1])
+                for reply in replies if batch > 1 else [replies]:
+                    if not reply["ok"]:
+                        raise RuntimeError(reply)
+                done += batch
                 sock.send_multipart([b"", bodies[sent % len(bodies)]])
                 sent += 1
     rate = done / (time.perf_counter() - started)
@@ -162,7 +169,7 @@ def own_agents(context: zmq.Context[Any], endpoint: str) -> None:
 
 
 def throughput(context: zmq.Context[Any], root: Path, etcd: EtcdCluster, seconds: float,
-               rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+               rounds: int, batch: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Requests per second, and the server's CPU microseconds per request, per round, off and on."""
     plain_dir = root / "plain"
     plain_dir.mkdir()
@@ -181,7 +188,7 @@ def throughput(context: zmq.Context[Any], root: Path, etcd: EtcdCluster, seconds
             for label, proc in (("off", plain), ("on", node)):
                 assert proc.process is not None
                 before, started = cpu_seconds(proc.process.pid), time.perf_counter()
-                rate = pipelined(context, proc.rpc, seconds, round_number)
+                rate = pipelined(context, proc.rpc, seconds, round_number, batch)
                 served = rate * (time.perf_counter() - started)
                 rates[label].append(rate)
                 cpu[label].append((cpu_seconds(proc.process.pid) - before) / served * 1e6)
@@ -196,6 +203,7 @@ def main() -> int:
     parser.add_argument("--moves", type=int, default=200, help="handoffs timed per agent size")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per throughput round")
     parser.add_argument("--rounds", type=int, default=5, help="throughput rounds, off and on in turn")
+    parser.add_argument("--batch", type=int, default=1, help="throughput: requests per frame (> 1: batch frames)")
     parser.add_argument("--throughput-only", action="store_true", help="skip the handoff and forward timings")
     args = parser.parse_args()
     context: zmq.Context[Any] = zmq.Context.instance()
@@ -215,7 +223,7 @@ def main() -> int:
                                {"state": 0, **{f"e{i:02d}": "y" * 65_536 for i in range(16)}}, max(20, args.moves // 4))
                 forward = forwards(context, nodes, 1000)
                 nodes.close()
-            rates, cpu = throughput(context, root, etcd, args.seconds, args.rounds)
+            rates, cpu = throughput(context, root, etcd, args.seconds, args.rounds, args.batch)
         finally:
             nodes.close()
             etcd.close()
@@ -228,11 +236,15 @@ def main() -> int:
             print(f"| write to a home object, {label} | {p50:.2f} | {p99:.2f} |")
     off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
     cpu_off, cpu_on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
-    print("\n| pipelined storage.put, 1,000 agents owned locally | requests/s (median) | server CPU per request (us, "
-          "median) | requests/s per round |\n|---|---|---|---|")
+    framing = f"in batch frames of {args.batch}" if args.batch > 1 else "one request per frame"
+    print(f"\n| pipelined storage.put ({framing}), 1,000 agents owned locally | requests/s (median) "
+          "| server CPU per request (us, median) | requests/s per round |\n|---|---|---|---|")
     print(f"| cluster mode off | {off:,.0f} | {cpu_off:.1f} | {', '.join(f'{r:,.0f}' for r in rates['off'])} |")
     print(f"| cluster mode on | {on:,.0f} | {cpu_on:.1f} | {', '.join(f'{r:,.0f}' for r in rates['on'])} |")
     print(f"\non/off: {on / off:.2f}x the requests/s, {cpu_on / cpu_off:.2f}x the server CPU per request")
+    ratios = sorted(on_rate / off_rate for off_rate, on_rate in zip(rates["off"], rates["on"], strict=True))
+    print(f"on/off per round (requests/s): median {statistics.median(ratios):.2f}x, "
+          f"{ratios[0]:.2f}x to {ratios[-1]:.2f}x")
     return 0
 
 

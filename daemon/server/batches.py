@@ -125,19 +125,23 @@ class Inbox:
             return self._encode_one(answers[0])
         return encode_batch(answers, self.max_frame_bytes, self._encode_one)
 
-    def split_batches(self) -> tuple[list[tuple[list[bytes], Request]], list[list[bytes]]]:
-        """The single-request frames as ``(envelope, request)``, and the envelopes of the batch frames.
+    def frames(self) -> Iterator[tuple[list[bytes], Request | list[Slot]]]:
+        """Each frame as ``(envelope, request)`` (a single request) or ``(envelope, slots)`` (a batch), in
+        arrival order.
 
         For a server that routes requests one by one (cluster mode); the inbox is not used after.
         """
-        singles = [(frame.envelope, self.requests[frame.slots[0]]) for frame in self._frames
-                   if not frame.batch and type(frame.slots[0]) is int]
-        batches = [frame.envelope for frame in self._frames if frame.batch]
-        return singles, batches
+        requests = self.requests
+        for frame in self._frames:
+            if frame.batch:
+                yield frame.envelope, [slot if type(slot) is dict else requests[slot]  # type: ignore[index]
+                                       for slot in frame.slots]
+            else:
+                yield frame.envelope, requests[frame.slots[0]]  # type: ignore[index]
 
 
-def _too_large(reply: dict[str, Any], size: int, limit: int, what: str = "the reply") -> dict[str, Any]:
-    return error_reply(reply.get("id"), ErrorCode.TOO_LARGE,
+def _too_large(request_id: Any, size: int, limit: int, what: str = "the reply") -> dict[str, Any]:
+    return error_reply(request_id, ErrorCode.TOO_LARGE,
                        f"{what} would be {size} bytes, over max_frame_bytes ({limit}); "
                        "ask for less (list with limit and start_after)")
 
@@ -146,23 +150,29 @@ def encode_reply(reply: dict[str, Any], max_frame_bytes: int) -> bytes:
     """The body of one reply; a ``TOO_LARGE`` error in its place if it is over ``max_frame_bytes``."""
     body = encode(reply)
     if len(body) > max_frame_bytes:
-        body = encode(_too_large(reply, len(body), max_frame_bytes))
+        body = encode(_too_large(reply.get("id"), len(body), max_frame_bytes))
     return body
 
 
 def encode_batch(
     replies: list[dict[str, Any]], max_frame_bytes: int, encode_one: Callable[[dict[str, Any]], bytes] = encode
 ) -> bytes:
-    """The body of a batch's reply: the array of its replies, in order, within ``max_frame_bytes``.
+    """The body of a batch's reply: its replies in order, within ``max_frame_bytes`` (see :func:`join_replies`)."""
+    return join_replies([encode_one(reply) for reply in replies], [reply.get("id") for reply in replies],
+                        max_frame_bytes)
 
-    While the array is over the limit, its largest reply gives way to a ``TOO_LARGE`` error.
+
+def join_replies(bodies: list[bytes], ids: list[Any], max_frame_bytes: int) -> bytes:
+    """The body of a batch's reply from its encoded replies (``ids``: each slot's request id), in order.
+
+    While the array is over ``max_frame_bytes``, its largest reply gives way to
+    a ``TOO_LARGE`` error. ``bodies`` is changed in place.
     """
-    bodies = [encode_one(reply) for reply in replies]
     head: bytes = msgpack.Packer().pack_array_header(len(bodies))
     size = len(head) + sum(map(len, bodies))
     while size > max_frame_bytes:
         largest = max(range(len(bodies)), key=lambda index: len(bodies[index]))
-        stand_in = encode(_too_large(replies[largest], size, max_frame_bytes, "the batch's reply"))
+        stand_in = encode(_too_large(ids[largest], size, max_frame_bytes, "the batch's reply"))
         if len(stand_in) >= len(bodies[largest]):
             break  # nothing left to shrink; cannot happen with a sane max_frame_bytes
         size -= len(bodies[largest]) - len(stand_in)

@@ -30,6 +30,7 @@ from daemon.errors import Unavailable, to_wire
 from daemon.model import Request
 from daemon.runtime import Runtime
 from daemon.server.alarm_clock import AlarmScheduler
+from daemon.server.batch_reply import SlotEnvelope, one_by_one, regroup
 from daemon.server.batches import Inbox, Slot, encode_batch, is_batch, read_batch
 from daemon.server.connections import Connections
 from daemon.server.curve import CurveGuard
@@ -38,7 +39,7 @@ from daemon.server.envelope import parse
 from daemon.server.gatekeeper import Gatekeeper
 from daemon.server.publisher import Publisher
 from daemon.server.subscriptions import Subscriptions
-from schemas.wire import ErrorCode, encode, error_reply
+from schemas.wire import encode
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +283,11 @@ class Server:
 
     @staticmethod
     def _send(send: Callable[..., Any], envelope: list[bytes], body: bytes) -> None:
+        if type(envelope) is SlotEnvelope:  # an element of a batch routed on its own (cluster mode)
+            whole = envelope.fill(body)
+            if whole is None:
+                return
+            envelope, body = whole
         for frame in envelope:
             send(frame, _SNDMORE)
         send(body, 0)
@@ -300,18 +306,19 @@ class Server:
         self._send(self._router.send, envelope, self._encoder.reply(reply))
 
     def _admit(self, gatekeeper: Gatekeeper, inbox: Inbox, due: bool) -> tuple[Inbox, bool]:
-        """What the cluster's gatekeeper lets run here. It routes requests one by one, so batch frames
-        are refused in cluster mode (docs/cluster.md); single requests go through it."""
-        singles, batches = inbox.split_batches()
-        for envelope in batches:
-            self.counters["errors.BAD_REQUEST"] += 1
-            refusal = "batch frames are not served in cluster mode; send the requests one by one"
-            self._send_reply(envelope, error_reply(None, ErrorCode.BAD_REQUEST, refusal))
-        envelopes, requests, due = gatekeeper.admit(
-            [envelope for envelope, _ in singles], [request for _, request in singles], due, self._send_reply)
+        """What the cluster's gatekeeper lets run here; it routes request by request (docs/cluster.md).
+
+        Each element of a batch frame goes to it under a stand-in envelope
+        (:mod:`daemon.server.batch_reply`) that puts its reply in its slot; the
+        frame's reply array goes out once every slot is filled. A batch whose
+        every element runs here now goes back in whole, as on one daemon.
+        """
+        envelopes, requests, refused = one_by_one(inbox, self.config.max_frame_bytes)
+        for stand_in, error in refused:  # a malformed element's error, in its slot
+            self._send_reply(stand_in, error)
+        envelopes, requests, due = gatekeeper.admit(envelopes, requests, due, self._send_reply)
         admitted = self._inbox()
-        for envelope, request in zip(envelopes, requests, strict=True):
-            admitted.add(envelope, request)
+        regroup(envelopes, requests, admitted)
         return admitted, due
 
     def _take_requests(self) -> Inbox:
