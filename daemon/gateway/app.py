@@ -58,12 +58,12 @@ class Gateway:
     """The routes and the state they share."""
 
     def __init__(self, config: GatewayConfig, rpc: str, pub: str, daemon_max_frame: int,
-                 static_dir: Path = STATIC_DIR) -> None:
+                 static_dir: Path = STATIC_DIR, daemon_batch_max: int = 1024) -> None:
         self.config = config
         self.counters: Counter[str] = Counter()
         self.auth = Authenticator(config)
         self.upstream = Upstream(rpc, config.upstream_sockets, config.upstream_timeout_s, daemon_max_frame,
-                                 self.counters)
+                                 self.counters, daemon_batch_max)
         self.stream = Stream(pub, self.counters)
         self.connections: set[Connection] = set()
         self.http_in_flight = 0
@@ -288,13 +288,13 @@ def tls_context(config: GatewayConfig) -> ssl.SSLContext | None:
 
 
 async def serve(config: GatewayConfig, rpc: str, pub: str, daemon_max_frame: int,
-                parent_pid: int | None = None) -> int:
+                parent_pid: int | None = None, daemon_batch_max: int = 1024) -> int:
     """Run the gateway until SIGTERM or SIGINT (or the parent's exit, with ``parent_pid``); return 0.
 
     Prints one line once it listens: ``lodestone gateway serving listen=URL rpc=... pub=...``.
     """
     context = tls_context(config)
-    gateway = Gateway(config, rpc, pub, daemon_max_frame)
+    gateway = Gateway(config, rpc, pub, daemon_max_frame, daemon_batch_max=daemon_batch_max)
     await gateway.start(parent_pid)
     runner = web.AppRunner(gateway.application(), access_log=None, handle_signals=False)
     await runner.setup()

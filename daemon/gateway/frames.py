@@ -26,6 +26,10 @@ _packer = msgpack.Packer(use_bin_type=True)
 # ctl frames, as msgpack, up to their variable part.
 _EVENT_HEAD = b"\x83" + msgpack.packb("ctl") + msgpack.packb("event") + msgpack.packb("topic")
 _BODY_KEY = msgpack.packb("body")
+# First bytes of a msgpack array: fixarray, array 16, array 32.
+_ARRAY_HEADS = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
+# A batch frame's array header is at most this long (array 32).
+ARRAY_HEAD_BYTES = 5
 
 
 def pack(value: Any) -> bytes:
@@ -86,9 +90,37 @@ def unavailable(client_id: bytes | None, message: str) -> bytes:
 
 
 def batch_frame(replies: list[bytes]) -> bytes:
-    """The array of a batch's replies, in their order."""
+    """The array of a batch's replies (or requests), in their order: each element's bytes as they are."""
     header: bytes = _packer.pack_array_header(len(replies))
     return header + b"".join(replies)
+
+
+def is_array(body: bytes) -> bool:
+    """Whether ``body`` starts a msgpack array (a batch reply), not a map."""
+    return len(body) > 0 and body[0] in _ARRAY_HEADS
+
+
+def split_array(body: bytes) -> list[bytes]:
+    """The elements of the msgpack array in ``body``, each as its own bytes (skipped over, not decoded).
+
+    Raises ValueError if ``body`` is not one well-formed array.
+    """
+    unpacker = msgpack.Unpacker(max_buffer_size=max(len(body), 1))
+    unpacker.feed(body)
+    try:
+        count = unpacker.read_array_header()
+        start = unpacker.tell()
+        elements: list[bytes] = []
+        for _ in range(count):
+            unpacker.skip()
+            end = unpacker.tell()
+            elements.append(body[start:end])
+            start = end
+    except Exception as exc:  # msgpack raises several unrelated types on bad bytes
+        raise ValueError(f"not a msgpack array: {exc!r}") from exc
+    if start != len(body):
+        raise ValueError("bytes after the array")
+    return elements
 
 
 def event_frame(topic: str, body: bytes) -> bytes:

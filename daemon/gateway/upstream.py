@@ -11,6 +11,19 @@ sent). A request sent but not answered within ``upstream_timeout_s`` gets
 ``TIMEOUT`` (retryable; it may or may not have run, so retry with its idem
 key); a reply that comes after that is dropped and counted.
 
+Requests queued in one pass of the loop (a client's batch frame, single
+frames from any number of clients) go to the daemon as batch frames
+(docs/protocol.md), one per socket and kind, within the daemon's
+``batch_max_requests`` and ``max_frame_bytes``: the daemon then reads,
+parses and answers them as one frame, and the reply array is split here and
+each element routed on its own, so a client never sees how its requests
+travelled. Requests that only read (known read ops, or a read token's) are
+never put in one batch frame with requests that may write: the daemon
+answers a batch frame once all of it may be answered, and reads would wait
+for the writes' commit. A daemon that refuses batch frames (a cluster node)
+answers one with a single error: those requests get ``UNAVAILABLE`` (they
+did not run) and the gateway sends one frame per request from then on.
+
 The pool's sockets are plain (not ``zmq.asyncio``) sockets watched with the
 loop's ``add_reader``: a wakeup drains every reply that is ready, and a send is
 one call, with no future per message. ZeroMQ's descriptor only says that the
@@ -29,13 +42,18 @@ from typing import Any, Protocol
 import zmq
 
 from daemon.gateway.auth import Grant
+from daemon.gateway.batching import READ_OPS, Queued, Route, frames_of
 from daemon.gateway.frames import (
     FIRST_GATEWAY_ID,
+    batch_frame,
+    decode_reply,
     error_frame,
     good_id,
     id_refusal,
+    is_array,
     pack,
     reply_gateway_id,
+    split_array,
     unavailable,
     with_client_id,
 )
@@ -66,15 +84,6 @@ class Waiter(Protocol):
         ...
 
 
-class Route:
-    """Which pool socket a client's requests take; it moves only when that socket has lost the daemon."""
-
-    __slots__ = ("socket",)
-
-    def __init__(self, socket: int) -> None:
-        self.socket = socket
-
-
 class _Pending:
     __slots__ = ("client_id", "deadline", "slot", "waiter")
 
@@ -88,16 +97,23 @@ class _Pending:
 class Upstream:
     """The DEALER pool, the table of requests waiting for their replies, and its timeouts."""
 
-    def __init__(self, rpc: str, sockets: int, timeout_s: float, daemon_max_frame: int, counters: Counter[str]) -> None:
+    def __init__(self, rpc: str, sockets: int, timeout_s: float, daemon_max_frame: int, counters: Counter[str],
+                 daemon_batch_max: int = 1024) -> None:
         self.rpc = rpc
         self.timeout_s = timeout_s
         self.daemon_max_frame = daemon_max_frame
+        self.daemon_batch_max = daemon_batch_max
         self.counters = counters
+        # Whether requests of one pass go as batch frames; off for good once the daemon refuses one.
+        self.batching = daemon_batch_max > 1
         self._count = sockets
         self._sockets: list[zmq.Socket[bytes]] = []
         self._fds: list[int] = []
         self._drain_due: list[bool] = []
-        self._outbox: list[tuple[Route, bytes, int]] = []
+        # Per socket, the batch frames sent and not answered yet, oldest first: first gateway id -> all
+        # its gateway ids and when to forget it. A refusal names no id, so it is matched to the oldest.
+        self._batches: list[dict[int, tuple[list[int], float]]] = []
+        self._outbox: list[Queued] = []
         self._flush_due = False
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(FIRST_GATEWAY_ID)
@@ -122,6 +138,7 @@ class Upstream:
             sock.connect(self.rpc)
             self._sockets.append(sock)
             self._drain_due.append(False)
+            self._batches.append({})
             fd = sock.fileno()
             self._fds.append(fd)
             loop.add_reader(fd, self._drain, index)
@@ -199,38 +216,67 @@ class Upstream:
         loop = self._loop
         assert loop is not None
         self._pending[gateway_id] = _Pending(waiter, slot, client_id, loop.time() + self.timeout_s)
-        self._outbox.append((route, body, gateway_id))
+        self._outbox.append(Queued(route, body, gateway_id, grant.readonly or op in READ_OPS))
         if not self._flush_due:
             self._flush_due = True
             loop.call_soon(self._flush)
         return None
 
     def _flush(self) -> None:
-        """Send every request queued in this pass of the loop, back to back.
+        """Send every request queued in this pass of the loop: per socket, in batch frames where it may.
 
-        One burst wakes ZeroMQ's I/O thread once, where a send between other
-        work wakes it for each request. A request no socket can take gets
-        UNAVAILABLE (nothing was sent).
+        One burst wakes ZeroMQ's I/O thread once, and a batch frame is one
+        message for both sides instead of one per request. A request no
+        socket can take gets UNAVAILABLE (nothing was sent).
         """
         self._flush_due = False
         outbox, self._outbox = self._outbox, []
-        counters = self.counters
-        for route, body, gateway_id in outbox:
-            if self._send(route, body):
-                counters["requests.forwarded"] += 1
-                continue
-            counters["requests.unreachable"] += 1
-            entry = self._pending.pop(gateway_id, None)
-            if entry is not None and not entry.waiter.gone:
-                entry.waiter.settle(entry.slot, unavailable(
-                    entry.client_id, f"the daemon is not reachable at {self.rpc}; nothing was sent, retry"))
+        if len(outbox) == 1 or not self.batching:
+            for queued in outbox:
+                self._send_frame([queued], queued.body)
+            return
+        by_socket: dict[int, list[Queued]] = {}
+        for queued in outbox:  # a route's requests keep their order within their socket's list
+            by_socket.setdefault(queued.route.socket, []).append(queued)
+        for queue in by_socket.values():
+            for chunk in frames_of(queue, self.daemon_max_frame, self.daemon_batch_max):
+                if len(chunk) == 1:
+                    self._send_frame(chunk, chunk[0].body)
+                else:
+                    self._send_frame(chunk, batch_frame([queued.body for queued in chunk]))
 
-    def _send(self, route: Route, body: bytes) -> bool:
-        """Send ``body`` on the route's socket, or else on the first other one connected; False if none is."""
+    def _send_frame(self, requests: list[Queued], body: bytes) -> None:
+        """Send one frame holding ``requests`` on their socket, or answer each UNAVAILABLE."""
+        counters = self.counters
+        index = self._send(requests[0].route.socket, body)
+        if index is not None:
+            counters["requests.forwarded"] += len(requests)
+            if len(requests) > 1:
+                counters["upstream.batch_frames"] += 1
+                assert self._loop is not None
+                self._batches[index][requests[0].gateway_id] = (
+                    [queued.gateway_id for queued in requests], self._loop.time() + 2 * self.timeout_s)
+            for queued in requests:
+                if queued.route.socket != index:
+                    queued.route.socket = index
+                    counters["requests.rerouted"] += 1
+            return
+        counters["requests.unreachable"] += len(requests)
+        for queued in requests:
+            self._answer(queued.gateway_id, f"the daemon is not reachable at {self.rpc}; nothing was sent, retry")
+
+    def _answer(self, gateway_id: int, message: str) -> None:
+        """Answer a request that was not run UNAVAILABLE, if it still waits."""
+        entry = self._pending.pop(gateway_id, None)
+        if entry is not None and not entry.waiter.gone:
+            entry.waiter.settle(entry.slot, unavailable(entry.client_id, message))
+
+    def _send(self, first: int, body: bytes) -> int | None:
+        """Send ``body`` on socket ``first``, or else on the first other one connected; its index, None if none is."""
         sockets = self._sockets
         count = len(sockets)
         for step in range(count):
-            index = (route.socket + step) % count
+            index = (first + step) % count
             sock = sockets[index]
             try:
                 sock.send(b"", _NOBLOCK_MORE)  # the delimiter; the body cannot fail once it is taken
@@ -241,11 +287,8 @@ class Upstream:
                 self._drain_due[index] = True
                 assert self._loop is not None
                 self._loop.call_soon(self._drain, index)
-            if step:
-                route.socket = index
-                self.counters["requests.rerouted"] += 1
-            return True
-        return False
+            return index
+        return None
 
     def expire(self, now: float) -> None:
         """Answer TIMEOUT to every request sent longer than ``upstream_timeout_s`` ago."""
@@ -255,6 +298,12 @@ class Upstream:
             if entry.deadline > now:
                 break
             expired.append(gateway_id)
+        for batches in self._batches:  # batch frames that will never be answered (the daemon went away)
+            while batches:
+                first = next(iter(batches))
+                if batches[first][1] > now:
+                    break
+                del batches[first]
         for gateway_id in expired:
             entry = pending.pop(gateway_id)
             self.counters["requests.timed_out"] += 1
@@ -276,15 +325,54 @@ class Upstream:
             except zmq.Again:
                 return
             try:
-                route(frames[-1])
+                body = frames[-1]
+                if is_array(body):
+                    self._route_batch(index, body)
+                else:
+                    route(body, index)
             except Exception:  # a bug here must not stop every reply after it
                 log.exception("routing a reply failed")
         self._drain_due[index] = True
         assert self._loop is not None
         self._loop.call_soon(self._drain, index)
 
-    def _route(self, reply: bytes) -> None:
+    def _route_batch(self, index: int, body: bytes) -> None:
+        """Route each reply of a batch frame's reply array on its own."""
+        try:
+            replies = split_array(body)
+        except ValueError:
+            self.counters["replies.unroutable"] += 1
+            return
+        if replies:
+            first = reply_gateway_id(replies[0])
+            if first is not None:
+                self._batches[index].pop(first, None)
+        for reply in replies:
+            self._route(reply, -1)
+
+    def _refused(self, index: int, reply: bytes) -> None:
+        """A batch frame refused whole (its reply is one error): none of it ran, so each gets UNAVAILABLE."""
+        batches = self._batches[index]
+        gateway_ids, _ = batches.pop(next(iter(batches)))
+        try:
+            error = decode_reply(reply).get("error")
+            reason = error.get("message") if isinstance(error, dict) else None
+        except Exception:  # msgpack raises several unrelated types on bad bytes
+            reason = None
+        if self.batching:
+            self.batching = False
+            log.warning("the daemon refused a batch frame (%s); sending one frame per request from now on", reason)
+        self.counters["upstream.batch_frames_refused"] += 1
+        for gateway_id in gateway_ids:
+            self._answer(gateway_id, f"the daemon refused the frame this request travelled in ({reason}); "
+                         "nothing ran, retry")
+
+    def _route(self, reply: bytes, index: int) -> None:
+        """Hand a reply to its waiter; ``index`` is the socket of a reply that is a frame of its own, else -1."""
         gateway_id = reply_gateway_id(reply)
+        if gateway_id is None and index >= 0 and self._batches[index]:
+            self._refused(index, reply)
+            return
         entry = self._pending.pop(gateway_id, None) if gateway_id is not None else None
         if entry is None:
             self.counters["replies.late" if gateway_id is not None else "replies.unroutable"] += 1
