@@ -25,7 +25,7 @@ from aiohttp import WSMsgType, web
 from daemon.errors import ConfigError
 from daemon.gateway.auth import Authenticator, Grant, bearer
 from daemon.gateway.config import GatewayConfig
-from daemon.gateway.connection import Connection
+from daemon.gateway.connection import Connection, Outflow
 from daemon.gateway.frames import decode_reply
 from daemon.gateway.jsonvalues import dumps, from_json
 from daemon.gateway.stream import Stream
@@ -62,8 +62,9 @@ class Gateway:
         self.config = config
         self.counters: Counter[str] = Counter()
         self.auth = Authenticator(config)
+        self.outflow = Outflow()
         self.upstream = Upstream(rpc, config.upstream_sockets, config.upstream_timeout_s, daemon_max_frame,
-                                 self.counters, daemon_batch_max)
+                                 self.counters, daemon_batch_max, self.outflow.flush)
         self.stream = Stream(pub, self.counters)
         self.connections: set[Connection] = set()
         self.http_in_flight = 0
@@ -131,8 +132,11 @@ class Gateway:
         ws = web.WebSocketResponse(max_msg_size=HARD_FRAME_FACTOR * self.config.max_frame_bytes,
                                    heartbeat=HEARTBEAT_S, compress=False)
         await ws.prepare(request)
-        connection = Connection(ws, request.transport, grant, self.config, self.upstream, self.stream,
-                                self.counters)
+        transport = request.transport
+        if transport is None:  # the client left during the upgrade
+            return ws
+        connection = Connection(ws, transport, request.protocol, grant, self.config, self.upstream, self.stream,
+                                self.outflow, self.counters)
         self.connections.add(connection)
         self.counters["connections.accepted"] += 1
         try:

@@ -2,8 +2,12 @@
 
 Frames are read one at a time and answered without waiting: a request is
 checked and sent on, and its reply is written when the daemon's comes back.
-Everything for the client goes through one outbox that a writer task
-drains. Replies are never dropped; events are, once the events waiting in the
+Everything for the client goes through one outbox. The :class:`Outflow`
+writes every outbox that got frames, once per pass of the loop (at once
+after the replies the daemon sent have been routed): all of one
+connection's frames in one write to its socket, not one write (and one await)
+per frame. While the socket's buffers are full the connection's writer
+task waits for them to drain, and writes the rest. Replies are never dropped; events are, once the events waiting in the
 outbox take ``subscriber_buffer_bytes``: the next event that fits is preceded
 by ``{"ctl": "dropped", "count": n}``. A client that stops reading is cut off:
 when a write has waited ``write_timeout_s``, or when more than twice
@@ -19,10 +23,11 @@ from collections import Counter, deque
 from typing import Any
 
 from aiohttp import web
+from aiohttp.base_protocol import BaseProtocol
 
 from daemon.gateway.auth import Grant
 from daemon.gateway.config import GatewayConfig
-from daemon.gateway.frames import batch_frame, ctl_error, ctl_frame, error_frame
+from daemon.gateway.frames import batch_frame, ctl_error, ctl_frame, error_frame, websocket_frames
 from daemon.gateway.stream import Stream
 from daemon.gateway.upstream import Upstream
 from schemas.wire import ErrorCode, decode
@@ -34,13 +39,39 @@ MAX_PREFIX_BYTES = 1024
 _NOTICE_BYTES = 32
 _REPLY = False
 _EVENT = True
+# One write to a client's socket takes frames up to about this many bytes: while the client reads, the
+# socket's buffer holds no more than its high-water mark and one such write.
+_WRITE_BYTES = 64 * 1024
+
+
+class Outflow:
+    """The connections with frames waiting, written once per pass of the loop (or sooner: :meth:`flush`)."""
+
+    def __init__(self) -> None:
+        self._marked: list[Connection] = []
+        self._due = False
+
+    def mark(self, connection: Connection) -> None:
+        """Have ``connection`` written by the next :meth:`flush` (one is scheduled if none is)."""
+        self._marked.append(connection)
+        if not self._due:
+            self._due = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every marked connection's outbox."""
+        self._due = False
+        marked, self._marked = self._marked, []
+        for connection in marked:
+            connection.flush()
 
 
 class Connection:
     """A connected WebSocket client; the app's handler feeds it frames and closes it."""
 
-    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None, grant: Grant,
-                 config: GatewayConfig, upstream: Upstream, stream: Stream, counters: Counter[str]) -> None:
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, protocol: BaseProtocol,
+                 grant: Grant, config: GatewayConfig, upstream: Upstream, stream: Stream, outflow: Outflow,
+                 counters: Counter[str]) -> None:
         self.ws = ws
         self.grant = grant
         self.config = config
@@ -55,6 +86,9 @@ class Connection:
         self.sending_since = 0.0
         self._dropped = 0
         self._transport = transport
+        self._protocol = protocol
+        self._outflow = outflow
+        self._marked = False
         self._route = upstream.route()
         self._outbox: deque[tuple[bytes, bool]] = deque()
         self._wake = asyncio.Event()
@@ -197,24 +231,45 @@ class Connection:
         else:
             self.replies_waiting += 1
         self._outbox.append((frame, is_event))
-        self._wake.set()
+        if not self._marked:
+            self._marked = True
+            self._outflow.mark(self)
 
-    async def _write(self) -> None:
-        outbox, wake, loop = self._outbox, self._wake, asyncio.get_running_loop()
-        try:
-            while not self.closed:
-                if not outbox:
-                    wake.clear()
-                    await wake.wait()
-                    continue
+    def flush(self) -> None:
+        """Write what waits, a few frames to a write; once the socket's buffers are full, leave the rest to
+        the writer task, which waits for them to drain."""
+        self._marked = False
+        outbox = self._outbox
+        while outbox and not self.closed:
+            if self._protocol.writing_paused:
+                self._wake.set()
+                return
+            if self.ws.closed or self._transport.is_closing():  # a close frame went out: no frame may follow
+                self.abort(None)
+                return
+            payloads: list[bytes] = []
+            size = 0
+            while outbox and size < _WRITE_BYTES:
                 frame, is_event = outbox.popleft()
                 if is_event:
                     self.event_bytes -= len(frame)
                 else:
                     self.replies_waiting -= 1
-                self.sending_since = loop.time()
-                await self.ws.send_bytes(frame)
+                payloads.append(frame)
+                size += len(frame)
+            self._transport.write(websocket_frames(payloads))
+
+    async def _write(self) -> None:
+        wake, loop, protocol = self._wake, asyncio.get_running_loop(), self._protocol
+        try:
+            while not self.closed:
+                wake.clear()
+                await wake.wait()
+                while protocol.writing_paused and not self.closed:
+                    self.sending_since = loop.time()
+                    await protocol._drain_helper()
                 self.sending_since = 0.0
+                self.flush()
         except (ConnectionError, RuntimeError):  # the client went away mid-write
             self.abort(None)
 
@@ -234,8 +289,7 @@ class Connection:
         self._outbox.clear()
         self.event_bytes = self.replies_waiting = 0
         self._wake.set()
-        if self._transport is not None:
-            self._transport.abort()
+        self._transport.abort()
 
     async def close(self) -> None:
         """Release what the connection holds: its subscriptions and its writer."""

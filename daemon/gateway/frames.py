@@ -30,6 +30,10 @@ _BODY_KEY = msgpack.packb("body")
 _ARRAY_HEADS = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
 # A batch frame's array header is at most this long (array 32).
 ARRAY_HEAD_BYTES = 5
+# WebSocket frame headers, server to client: FIN + binary, no mask, the length in 7, 16 or 64 bits.
+_WS_SHORT = [bytes((0x82, size)) for size in range(126)]
+_WS_HEAD16 = b"\x82\x7e"
+_WS_HEAD64 = b"\x82\x7f"
 
 
 def pack(value: Any) -> bytes:
@@ -121,6 +125,21 @@ def split_array(body: bytes) -> list[bytes]:
     if start != len(body):
         raise ValueError("bytes after the array")
     return elements
+
+
+def websocket_frames(payloads: list[bytes]) -> bytes:
+    """``payloads`` as unmasked binary WebSocket frames (RFC 6455, server to client), back to back."""
+    parts: list[bytes] = []
+    for payload in payloads:
+        size = len(payload)
+        if size < 126:
+            parts.append(_WS_SHORT[size])
+        elif size < 65536:
+            parts.append(_WS_HEAD16 + size.to_bytes(2, "big"))
+        else:
+            parts.append(_WS_HEAD64 + size.to_bytes(8, "big"))
+        parts.append(payload)
+    return b"".join(parts)
 
 
 def event_frame(topic: str, body: bytes) -> bytes:

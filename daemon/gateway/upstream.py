@@ -37,6 +37,7 @@ import asyncio
 import itertools
 import logging
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import zmq
@@ -98,12 +99,14 @@ class Upstream:
     """The DEALER pool, the table of requests waiting for their replies, and its timeouts."""
 
     def __init__(self, rpc: str, sockets: int, timeout_s: float, daemon_max_frame: int, counters: Counter[str],
-                 daemon_batch_max: int = 1024) -> None:
+                 daemon_batch_max: int = 1024, after_drain: Callable[[], None] | None = None) -> None:
         self.rpc = rpc
         self.timeout_s = timeout_s
         self.daemon_max_frame = daemon_max_frame
         self.daemon_batch_max = daemon_batch_max
         self.counters = counters
+        # Called once the replies that were ready have been routed: the clients' writes go out then.
+        self._after_drain = after_drain
         # Whether requests of one pass go as batch frames; off for good once the daemon refuses one.
         self.batching = daemon_batch_max > 1
         self._count = sockets
@@ -314,16 +317,19 @@ class Upstream:
                     "retry with the same idem key", retryable=True))
 
     def _drain(self, index: int) -> None:
-        """Route every reply ready on pool socket ``index`` (up to _DRAIN_MAX, then come back)."""
+        """Route every reply ready on pool socket ``index`` (up to _DRAIN_MAX, then come back); then have
+        the clients' writes go out."""
         self._drain_due[index] = False
         if index >= len(self._fds):  # closed meanwhile
             return
         recv, route = self._sockets[index].recv_multipart, self._route
-        for _ in range(_DRAIN_MAX):
+        routed = 0
+        while routed < _DRAIN_MAX:
             try:
                 frames = recv(_NOBLOCK)
             except zmq.Again:
-                return
+                break
+            routed += 1
             try:
                 body = frames[-1]
                 if is_array(body):
@@ -332,9 +338,12 @@ class Upstream:
                     route(body, index)
             except Exception:  # a bug here must not stop every reply after it
                 log.exception("routing a reply failed")
-        self._drain_due[index] = True
-        assert self._loop is not None
-        self._loop.call_soon(self._drain, index)
+        else:  # more may wait: come back after the loop's other work
+            self._drain_due[index] = True
+            assert self._loop is not None
+            self._loop.call_soon(self._drain, index)
+        if routed and self._after_drain is not None:
+            self._after_drain()
 
     def _route_batch(self, index: int, body: bytes) -> None:
         """Route each reply of a batch frame's reply array on its own."""
