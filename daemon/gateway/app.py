@@ -64,7 +64,7 @@ class Gateway:
         self.auth = Authenticator(config)
         self.outflow = Outflow()
         self.upstream = Upstream(rpc, config.upstream_sockets, config.upstream_timeout_s, daemon_max_frame,
-                                 self.counters, daemon_batch_max, self.outflow.flush)
+                                 self.counters, daemon_batch_max, self.outflow)
         self.stream = Stream(pub, self.counters)
         self.connections: set[Connection] = set()
         self.http_in_flight = 0
@@ -142,7 +142,7 @@ class Gateway:
         try:
             async for message in ws:
                 if message.type == WSMsgType.BINARY:
-                    connection.receive(message.data)
+                    connection.receive(message.data, _more_read(ws))
                 elif message.type == WSMsgType.TEXT:
                     connection.receive_text()
         finally:
@@ -183,6 +183,7 @@ class Gateway:
         waiter = _Call()
         room = self.http_in_flight < self.config.max_in_flight
         sent = self.upstream.forward(message, grant, waiter, -1, self.upstream.route(), room)
+        self.upstream.send_soon()
         if sent is None:
             self.http_in_flight += 1
             try:
@@ -250,6 +251,13 @@ class Gateway:
             "the one given is missing or unknown"))
         response.headers["WWW-Authenticate"] = 'Bearer realm="lodestone"'
         return response
+
+
+def _more_read(ws: web.WebSocketResponse) -> bool:
+    """Whether aiohttp has read more of this client's frames already (False when that cannot be seen)."""
+    # aiohttp keeps the frames it has parsed in its reader's buffer and has no public way to ask about
+    # them; without one, every frame is sent on at once (correct, only less often together).
+    return bool(getattr(getattr(ws, "_reader", None), "_buffer", None))
 
 
 class _Call:

@@ -50,20 +50,29 @@ class Outflow:
     def __init__(self) -> None:
         self._marked: list[Connection] = []
         self._due = False
+        self._held = False
+
+    def hold(self) -> None:
+        """Until the next :meth:`flush`, which the caller promises, schedule none for marked connections."""
+        self._held = True
 
     def mark(self, connection: Connection) -> None:
-        """Have ``connection`` written by the next :meth:`flush` (one is scheduled if none is)."""
+        """Have ``connection`` written by the next :meth:`flush` (one is scheduled if none is, or held)."""
         self._marked.append(connection)
-        if not self._due:
+        if not self._due and not self._held:
             self._due = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            asyncio.get_running_loop().call_soon(self._scheduled)
 
     def flush(self) -> None:
         """Write every marked connection's outbox."""
-        self._due = False
+        self._held = False
         marked, self._marked = self._marked, []
         for connection in marked:
             connection.flush()
+
+    def _scheduled(self) -> None:
+        self._due = False
+        self.flush()
 
 
 class Connection:
@@ -121,8 +130,15 @@ class Connection:
         self.counters["events.delivered"] += 1
 
     # frames in --------------------------------------------------------------
-    def receive(self, data: bytes) -> None:
-        """Handle one binary frame: a request, a batch, or a control message."""
+    def receive(self, data: bytes, more: bool) -> None:
+        """Handle one binary frame: a request, a batch, or a control message.
+
+        ``more``: whether more frames of this client have been read already.
+        The requests of a run of frames go to the daemon together once its
+        last frame is handled (or at the end of the loop's pass, whichever
+        comes first); a client that waits for each reply gets its request
+        sent at once.
+        """
         if len(data) > self.config.max_frame_bytes:
             self.counters["frames.too_large"] += 1
             self.send_reply(error_frame(None, ErrorCode.TOO_LARGE, (
@@ -150,6 +166,10 @@ class Connection:
             self.send_reply(error_frame(None, ErrorCode.BAD_REQUEST, (
                 "a frame is a msgpack map (a request, or a control message with ctl) or an array of "
                 f"request maps (a batch), got {type(value).__name__}")))
+        if more:  # at the end of the pass at the latest: aiohttp may hold only pings after this frame
+            self.upstream.send_soon()
+        else:
+            self.upstream.send_now()
 
     def receive_text(self) -> None:
         """A text frame: answered with an error, otherwise ignored."""

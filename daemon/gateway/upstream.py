@@ -28,7 +28,8 @@ The pool's sockets are plain (not ``zmq.asyncio``) sockets watched with the
 loop's ``add_reader``: a wakeup drains every reply that is ready, and a send is
 one call, with no future per message. ZeroMQ's descriptor only says that the
 socket's state may have changed, and a send may consume that signal while
-replies wait, so every send also schedules one drain in the loop's next pass.
+replies wait, so after sending, the sockets sent on are asked whether a reply
+is ready (and drained in the next pass if one is).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import asyncio
 import itertools
 import logging
 from collections import Counter
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import zmq
@@ -65,11 +65,31 @@ log = logging.getLogger(__name__)
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _POLLOUT = int(zmq.POLLOUT)
+_POLLIN = int(zmq.POLLIN)
+_EVENTS = int(zmq.EVENTS)
 _HWM = 100_000
 # Replies routed per drain before the loop gets a turn (the rest wait for the next pass).
 _DRAIN_MAX = 1024
 # How often connected() looks at the pool while it waits.
 _CONNECT_POLL_S = 0.01
+
+
+def _readable(sock: zmq.Socket[bytes]) -> bool:
+    """Whether a message waits on ``sock`` (asking also resets its descriptor's signal)."""
+    events: int = sock.get(_EVENTS)  # type: ignore[assignment]  # an int option
+    return bool(events & _POLLIN)
+
+
+class Outflow(Protocol):
+    """Where the clients' writes wait while replies are routed: held, then flushed."""
+
+    def hold(self) -> None:
+        """Take marks without scheduling a write: :meth:`flush` follows."""
+        ...
+
+    def flush(self) -> None:
+        """Write everything marked."""
+        ...
 
 
 class Waiter(Protocol):
@@ -99,14 +119,14 @@ class Upstream:
     """The DEALER pool, the table of requests waiting for their replies, and its timeouts."""
 
     def __init__(self, rpc: str, sockets: int, timeout_s: float, daemon_max_frame: int, counters: Counter[str],
-                 daemon_batch_max: int = 1024, after_drain: Callable[[], None] | None = None) -> None:
+                 daemon_batch_max: int = 1024, outflow: Outflow | None = None) -> None:
         self.rpc = rpc
         self.timeout_s = timeout_s
         self.daemon_max_frame = daemon_max_frame
         self.daemon_batch_max = daemon_batch_max
         self.counters = counters
-        # Called once the replies that were ready have been routed: the clients' writes go out then.
-        self._after_drain = after_drain
+        # Held while replies are routed, and flushed after: the clients' writes go out at once.
+        self._outflow = outflow
         # Whether requests of one pass go as batch frames; off for good once the daemon refuses one.
         self.batching = daemon_batch_max > 1
         self._count = sockets
@@ -118,6 +138,7 @@ class Upstream:
         self._batches: list[dict[int, tuple[list[int], float]]] = []
         self._outbox: list[Queued] = []
         self._flush_due = False
+        self._sent: set[int] = set()
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(FIRST_GATEWAY_ID)
         self._next_socket = itertools.cycle(range(sockets))
@@ -184,8 +205,8 @@ class Upstream:
         The request goes out on ``route``'s socket; if that one has no
         connection to the daemon (it reconnects on its own after a restart),
         on the first that has, which becomes the route's: a client's
-        requests stay on one socket, so they stay in order. Requests queued
-        in one pass of the loop are sent together at its end (:meth:`_flush`).
+        requests stay on one socket, so they stay in order. The request is
+        queued: the caller then calls :meth:`send_now` or :meth:`send_soon`.
         """
         request_id = message.get("id")
         if not good_id(request_id):
@@ -220,33 +241,56 @@ class Upstream:
         assert loop is not None
         self._pending[gateway_id] = _Pending(waiter, slot, client_id, loop.time() + self.timeout_s)
         self._outbox.append(Queued(route, body, gateway_id, grant.readonly or op in READ_OPS))
-        if not self._flush_due:
-            self._flush_due = True
-            loop.call_soon(self._flush)
         return None
 
+    def send_now(self) -> None:
+        """Send what is queued at once: a client has no more frames waiting to be read."""
+        outbox, self._outbox = self._outbox, []
+        self._send_all(outbox)
+
+    def send_soon(self) -> None:
+        """Send what is queued at the end of this pass of the loop, with whatever is queued after it."""
+        if not self._flush_due:
+            self._flush_due = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+
     def _flush(self) -> None:
-        """Send every request queued in this pass of the loop: per socket, in batch frames where it may.
+        self._flush_due = False
+        outbox, self._outbox = self._outbox, []
+        self._send_all(outbox)
+
+    def _send_all(self, outbox: list[Queued]) -> None:
+        """Send ``outbox``: per socket, in batch frames where it may.
 
         One burst wakes ZeroMQ's I/O thread once, and a batch frame is one
         message for both sides instead of one per request. A request no
         socket can take gets UNAVAILABLE (nothing was sent).
         """
-        self._flush_due = False
-        outbox, self._outbox = self._outbox, []
         if len(outbox) == 1 or not self.batching:
             for queued in outbox:
                 self._send_frame([queued], queued.body)
-            return
-        by_socket: dict[int, list[Queued]] = {}
-        for queued in outbox:  # a route's requests keep their order within their socket's list
-            by_socket.setdefault(queued.route.socket, []).append(queued)
-        for queue in by_socket.values():
-            for chunk in frames_of(queue, self.daemon_max_frame, self.daemon_batch_max):
-                if len(chunk) == 1:
-                    self._send_frame(chunk, chunk[0].body)
-                else:
-                    self._send_frame(chunk, batch_frame([queued.body for queued in chunk]))
+        elif outbox:
+            by_socket: dict[int, list[Queued]] = {}
+            for queued in outbox:  # a route's requests keep their order within their socket's list
+                by_socket.setdefault(queued.route.socket, []).append(queued)
+            for queue in by_socket.values():
+                for chunk in frames_of(queue, self.daemon_max_frame, self.daemon_batch_max):
+                    if len(chunk) == 1:
+                        self._send_frame(chunk, chunk[0].body)
+                    else:
+                        self._send_frame(chunk, batch_frame([queued.body for queued in chunk]))
+        self._check_sent()
+
+    def _check_sent(self) -> None:
+        """Drain the sockets just sent on whose replies are ready: ZeroMQ's descriptor says only that
+        something changed, and a send may have taken that signal while a reply came in."""
+        sent, self._sent = self._sent, set()
+        for index in sent:
+            if not self._drain_due[index] and _readable(self._sockets[index]):
+                self._drain_due[index] = True
+                assert self._loop is not None
+                self._loop.call_soon(self._drain, index)
 
     def _send_frame(self, requests: list[Queued], body: bytes) -> None:
         """Send one frame holding ``requests`` on their socket, or answer each UNAVAILABLE."""
@@ -286,10 +330,7 @@ class Upstream:
             except zmq.Again:  # IMMEDIATE: no connection to the daemon on this one
                 continue
             sock.send(body, _NOBLOCK)
-            if not self._drain_due[index]:
-                self._drain_due[index] = True
-                assert self._loop is not None
-                self._loop.call_soon(self._drain, index)
+            self._sent.add(index)
             return index
         return None
 
@@ -317,33 +358,42 @@ class Upstream:
                     "retry with the same idem key", retryable=True))
 
     def _drain(self, index: int) -> None:
-        """Route every reply ready on pool socket ``index`` (up to _DRAIN_MAX, then come back); then have
-        the clients' writes go out."""
+        """Route every reply ready on pool socket ``index``; then have the clients' writes go out, together."""
         self._drain_due[index] = False
         if index >= len(self._fds):  # closed meanwhile
             return
-        recv, route = self._sockets[index].recv_multipart, self._route
-        routed = 0
-        while routed < _DRAIN_MAX:
+        outflow = self._outflow
+        if outflow is None:
+            self._receive(index)
+            return
+        outflow.hold()
+        try:
+            self._receive(index)
+        finally:
+            outflow.flush()
+
+    def _receive(self, index: int) -> None:
+        """Route the replies ready on socket ``index``, up to _DRAIN_MAX (then come back in the next pass)."""
+        sock = self._sockets[index]
+        recv, route = sock.recv, self._route
+        for _ in range(_DRAIN_MAX):
+            if not _readable(sock):
+                return
             try:
-                frames = recv(_NOBLOCK)
-            except zmq.Again:
-                break
-            routed += 1
+                recv(_NOBLOCK)  # the empty delimiter a DEALER gets before each reply
+                body = recv(_NOBLOCK)
+            except zmq.Again:  # a reply of one frame (not the daemon's): the next one starts clean
+                continue
             try:
-                body = frames[-1]
                 if is_array(body):
                     self._route_batch(index, body)
                 else:
                     route(body, index)
             except Exception:  # a bug here must not stop every reply after it
                 log.exception("routing a reply failed")
-        else:  # more may wait: come back after the loop's other work
-            self._drain_due[index] = True
-            assert self._loop is not None
-            self._loop.call_soon(self._drain, index)
-        if routed and self._after_drain is not None:
-            self._after_drain()
+        self._drain_due[index] = True
+        assert self._loop is not None
+        self._loop.call_soon(self._drain, index)
 
     def _route_batch(self, index: int, body: bytes) -> None:
         """Route each reply of a batch frame's reply array on its own."""
