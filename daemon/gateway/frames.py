@@ -28,6 +28,9 @@ _EVENT_HEAD = b"\x83" + msgpack.packb("ctl") + msgpack.packb("event") + msgpack.
 _BODY_KEY = msgpack.packb("body")
 # First bytes of a msgpack array: fixarray, array 16, array 32.
 _ARRAY_HEADS = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
+# How the daemon's TOO_LARGE for a reply crowded out of a batch's reply array begins.
+_CROWDED_TEXT = "the batch's reply would be"
+_CROWDED = _CROWDED_TEXT.encode()
 # A batch frame's array header is at most this long (array 32).
 ARRAY_HEAD_BYTES = 5
 # WebSocket frame headers, server to client: FIN + binary, no mask, the length in 7, 16 or 64 bits.
@@ -77,6 +80,17 @@ def with_client_id(reply: bytes, client_id: bytes) -> bytes:
     message = decode(reply)  # a reply in another form: slower, same result
     message["id"] = msgpack.unpackb(client_id, raw=False)
     return encode(message)
+
+
+def crowded_out(reply: bytes) -> bool:
+    """Whether ``reply`` is the ``TOO_LARGE`` error a batch reply puts in place of its largest reply
+    while the array is over the daemon's ``max_frame_bytes`` (docs/protocol.md, batch frames)."""
+    if _CROWDED not in reply or not reply.startswith(_REPLY_HEAD):
+        return False
+    message = decode(reply)
+    error = message.get("error")
+    return (message.get("ok") is False and isinstance(error, dict) and error.get("code") == ErrorCode.TOO_LARGE
+            and str(error.get("message", "")).startswith(_CROWDED_TEXT))
 
 
 def error_frame(client_id: bytes | None, code: str, message: str, retryable: bool = False) -> bytes:

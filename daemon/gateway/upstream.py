@@ -47,6 +47,7 @@ from daemon.gateway.batching import READ_OPS, Queued, Route, frames_of
 from daemon.gateway.frames import (
     FIRST_GATEWAY_ID,
     batch_frame,
+    crowded_out,
     decode_reply,
     error_frame,
     good_id,
@@ -133,9 +134,9 @@ class Upstream:
         self._sockets: list[zmq.Socket[bytes]] = []
         self._fds: list[int] = []
         self._drain_due: list[bool] = []
-        # Per socket, the batch frames sent and not answered yet, oldest first: first gateway id -> all
-        # its gateway ids and when to forget it. A refusal names no id, so it is matched to the oldest.
-        self._batches: list[dict[int, tuple[list[int], float]]] = []
+        # Per socket, the batch frames sent and not answered yet, oldest first: first gateway id -> its
+        # requests and when to forget it. A refusal names no id, so it is matched to the oldest.
+        self._batches: list[dict[int, tuple[list[Queued], float]]] = []
         self._outbox: list[Queued] = []
         self._flush_due = False
         self._sent: set[int] = set()
@@ -301,8 +302,7 @@ class Upstream:
             if len(requests) > 1:
                 counters["upstream.batch_frames"] += 1
                 assert self._loop is not None
-                self._batches[index][requests[0].gateway_id] = (
-                    [queued.gateway_id for queued in requests], self._loop.time() + 2 * self.timeout_s)
+                self._batches[index][requests[0].gateway_id] = (requests, self._loop.time() + 2 * self.timeout_s)
             for queued in requests:
                 if queued.route.socket != index:
                     queued.route.socket = index
@@ -396,23 +396,33 @@ class Upstream:
         self._loop.call_soon(self._drain, index)
 
     def _route_batch(self, index: int, body: bytes) -> None:
-        """Route each reply of a batch frame's reply array on its own."""
+        """Route each reply of a batch frame's reply array on its own.
+
+        A read whose reply gave way to ``TOO_LARGE`` because the array was
+        over the daemon's ``max_frame_bytes`` (the replies of a batch frame
+        are held to it together) is sent again alone: reads change nothing,
+        and its client did not ask for it to share a frame.
+        """
         try:
             replies = split_array(body)
         except ValueError:
             self.counters["replies.unroutable"] += 1
             return
-        if replies:
-            first = reply_gateway_id(replies[0])
-            if first is not None:
-                self._batches[index].pop(first, None)
-        for reply in replies:
+        first = reply_gateway_id(replies[0]) if replies else None
+        sent = self._batches[index].pop(first, None) if first is not None else None
+        requests = sent[0] if sent is not None and len(sent[0]) == len(replies) else None
+        for slot, reply in enumerate(replies):
+            if requests is not None and requests[slot].reads and crowded_out(reply):
+                self.counters["requests.resent_alone"] += 1
+                self._send_frame([requests[slot]], requests[slot].body)
+                continue
             self._route(reply, -1)
+        self._check_sent()
 
     def _refused(self, index: int, reply: bytes) -> None:
         """A batch frame refused whole (its reply is one error): none of it ran, so each gets UNAVAILABLE."""
         batches = self._batches[index]
-        gateway_ids, _ = batches.pop(next(iter(batches)))
+        requests, _ = batches.pop(next(iter(batches)))
         try:
             error = decode_reply(reply).get("error")
             reason = error.get("message") if isinstance(error, dict) else None
@@ -422,8 +432,8 @@ class Upstream:
             self.batching = False
             log.warning("the daemon refused a batch frame (%s); sending one frame per request from now on", reason)
         self.counters["upstream.batch_frames_refused"] += 1
-        for gateway_id in gateway_ids:
-            self._answer(gateway_id, f"the daemon refused the frame this request travelled in ({reason}); "
+        for queued in requests:
+            self._answer(queued.gateway_id, f"the daemon refused the frame this request travelled in ({reason}); "
                          "nothing ran, retry")
 
     def _route(self, reply: bytes, index: int) -> None:

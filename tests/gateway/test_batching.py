@@ -119,3 +119,23 @@ def test_single_frames_of_many_connections_travel_together_and_come_back_one_by_
             assert status == 200 and report["gateway"]["counters"]["upstream.batch_frames"] >= 1
 
     run(body)
+
+
+def test_reads_crowded_out_of_a_batch_frames_reply_are_sent_again_alone(make_stack: Callable[..., Stack]) -> None:
+    """The daemon holds a batch frame's replies to its max_frame_bytes together; a client that sent two
+    reads of 2,000-byte values still gets both, as it would have sending them one by one."""
+    stack = make_stack(top_level="max_frame_bytes = 3000")
+
+    async def body() -> None:
+        async with Session(stack.gateway) as session:
+            writer = await session.ws(stack.tokens["writer"])
+            for key in ("a", "b"):
+                assert (await writer.call("storage.put", CHEST, {"key": key, "value": key * 2000}))["ok"]
+            await writer.send([request(1, "storage.get", CHEST, key="a"), request(2, "storage.get", CHEST, key="b")])
+            replies = await writer.recv()
+            assert [reply["result"] for reply in replies] == [{"found": True, "value": "a" * 2000},
+                                                               {"found": True, "value": "b" * 2000}], replies
+            status, report = await session.health(stack.tokens["admin"])
+            assert status == 200 and report["gateway"]["counters"]["requests.resent_alone"] == 1
+
+    run(body)
