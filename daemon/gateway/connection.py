@@ -3,15 +3,16 @@
 Frames are read one at a time and answered without waiting: a request is
 checked and sent on, and its reply is written when the daemon's comes back.
 Everything for the client goes through one outbox. The :class:`Outflow`
-writes every outbox that got frames, once per pass of the loop (at once
-after the replies the daemon sent have been routed): all of one
-connection's frames in one write to its socket, not one write (and one await)
-per frame. While the socket's buffers are full the connection's writer
-task waits for them to drain, and writes the rest. Replies are never dropped; events are, once the events waiting in the
-outbox take ``subscriber_buffer_bytes``: the next event that fits is preceded
-by ``{"ctl": "dropped", "count": n}``. A client that stops reading is cut off:
-when a write has waited ``write_timeout_s``, or when more than twice
-``max_in_flight`` replies wait to be written.
+writes every outbox that got frames once per pass of the loop (and at once
+after the replies the daemon sent have been routed): a connection's frames
+in one write to its socket, not one write (and one await) per frame. While
+the socket's buffers are full, the connection's writer task waits for them
+to drain and writes the rest. Replies are never dropped; events are, once
+the events waiting in the outbox take ``subscriber_buffer_bytes``: the next
+event that fits is preceded by ``{"ctl": "dropped", "count": n}``. A client
+that stops reading is cut off: when a write has waited ``write_timeout_s``,
+or when more than twice ``max_in_flight`` replies wait to be written. Once
+a close frame has gone out, what waits is dropped (no frame may follow it).
 """
 
 from __future__ import annotations
@@ -265,7 +266,8 @@ class Connection:
                 self._wake.set()
                 return
             if self.ws.closed or self._transport.is_closing():  # a close frame went out: no frame may follow
-                self.abort(None)
+                outbox.clear()
+                self.event_bytes = self.replies_waiting = 0
                 return
             payloads: list[bytes] = []
             size = 0

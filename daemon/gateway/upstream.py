@@ -59,6 +59,7 @@ from daemon.gateway.frames import (
     unavailable,
     with_client_id,
 )
+from daemon.gateway.pending import Pending, SentBatches, Waiter
 from schemas.wire import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -93,29 +94,6 @@ class Outflow(Protocol):
         ...
 
 
-class Waiter(Protocol):
-    """Where a reply goes: a WebSocket connection, a batch being assembled, an HTTP call."""
-
-    @property
-    def gone(self) -> bool:
-        """Whether nobody is waiting any more (the client left)."""
-        ...
-
-    def settle(self, slot: int, reply: bytes) -> None:
-        """Take the reply (with the client's id) to the request sent for ``slot``."""
-        ...
-
-
-class _Pending:
-    __slots__ = ("client_id", "deadline", "slot", "waiter")
-
-    def __init__(self, waiter: Waiter, slot: int, client_id: bytes, deadline: float) -> None:
-        self.waiter = waiter
-        self.slot = slot
-        self.client_id = client_id
-        self.deadline = deadline
-
-
 class Upstream:
     """The DEALER pool, the table of requests waiting for their replies, and its timeouts."""
 
@@ -134,13 +112,11 @@ class Upstream:
         self._sockets: list[zmq.Socket[bytes]] = []
         self._fds: list[int] = []
         self._drain_due: list[bool] = []
-        # Per socket, the batch frames sent and not answered yet, oldest first: first gateway id -> its
-        # requests and when to forget it. A refusal names no id, so it is matched to the oldest.
-        self._batches: list[dict[int, tuple[list[Queued], float]]] = []
+        self._batches = SentBatches()
         self._outbox: list[Queued] = []
         self._flush_due = False
         self._sent: set[int] = set()
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[int, Pending] = {}
         self._ids = itertools.count(FIRST_GATEWAY_ID)
         self._next_socket = itertools.cycle(range(sockets))
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -163,7 +139,7 @@ class Upstream:
             sock.connect(self.rpc)
             self._sockets.append(sock)
             self._drain_due.append(False)
-            self._batches.append({})
+            self._batches.add_socket()
             fd = sock.fileno()
             self._fds.append(fd)
             loop.add_reader(fd, self._drain, index)
@@ -240,7 +216,7 @@ class Upstream:
                                f"request is {len(body)} bytes; the daemon takes at most {self.daemon_max_frame}")
         loop = self._loop
         assert loop is not None
-        self._pending[gateway_id] = _Pending(waiter, slot, client_id, loop.time() + self.timeout_s)
+        self._pending[gateway_id] = Pending(waiter, slot, client_id, loop.time() + self.timeout_s)
         self._outbox.append(Queued(route, body, gateway_id, grant.readonly or op in READ_OPS))
         return None
 
@@ -302,7 +278,7 @@ class Upstream:
             if len(requests) > 1:
                 counters["upstream.batch_frames"] += 1
                 assert self._loop is not None
-                self._batches[index][requests[0].gateway_id] = (requests, self._loop.time() + 2 * self.timeout_s)
+                self._batches.add(index, requests, self._loop.time() + 2 * self.timeout_s)
             for queued in requests:
                 if queued.route.socket != index:
                     queued.route.socket = index
@@ -342,12 +318,7 @@ class Upstream:
             if entry.deadline > now:
                 break
             expired.append(gateway_id)
-        for batches in self._batches:  # batch frames that will never be answered (the daemon went away)
-            while batches:
-                first = next(iter(batches))
-                if batches[first][1] > now:
-                    break
-                del batches[first]
+        self._batches.forget(now)
         for gateway_id in expired:
             entry = pending.pop(gateway_id)
             self.counters["requests.timed_out"] += 1
@@ -409,8 +380,9 @@ class Upstream:
             self.counters["replies.unroutable"] += 1
             return
         first = reply_gateway_id(replies[0]) if replies else None
-        sent = self._batches[index].pop(first, None) if first is not None else None
-        requests = sent[0] if sent is not None and len(sent[0]) == len(replies) else None
+        requests = self._batches.answered(index, first) if first is not None else None
+        if requests is not None and len(requests) != len(replies):
+            requests = None
         for slot, reply in enumerate(replies):
             if requests is not None and requests[slot].reads and crowded_out(reply):
                 self.counters["requests.resent_alone"] += 1
@@ -421,8 +393,7 @@ class Upstream:
 
     def _refused(self, index: int, reply: bytes) -> None:
         """A batch frame refused whole (its reply is one error): none of it ran, so each gets UNAVAILABLE."""
-        batches = self._batches[index]
-        requests, _ = batches.pop(next(iter(batches)))
+        requests = self._batches.refused(index)
         try:
             error = decode_reply(reply).get("error")
             reason = error.get("message") if isinstance(error, dict) else None
@@ -439,7 +410,7 @@ class Upstream:
     def _route(self, reply: bytes, index: int) -> None:
         """Hand a reply to its waiter; ``index`` is the socket of a reply that is a frame of its own, else -1."""
         gateway_id = reply_gateway_id(reply)
-        if gateway_id is None and index >= 0 and self._batches[index]:
+        if gateway_id is None and index >= 0 and self._batches.any(index):
             self._refused(index, reply)
             return
         entry = self._pending.pop(gateway_id, None) if gateway_id is not None else None
