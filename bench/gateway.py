@@ -13,6 +13,11 @@ the systems taking turns (so the host's drift hits all alike):
 Around every phase the gateway's and the daemon's CPU time is read from /proc/<pid>/stat
 (utime + stime), so each gets a CPU cost per op: the target is gateway / daemon <= 0.3 on the
 pipelined load, and at most 300 us added to the lockstep p99. The client's CPU is not counted.
+The daemon's ``stats`` (its ``frames`` counter) around each pipelined phase shows how many
+request frames the calls reached it in: the gateway sends what it reads together as batch frames,
+which also makes the daemon's share cheaper, so the report also gives the gateway's CPU per op
+against the daemon's on the direct path of the same round. bench/gateway_stages.py breaks the
+lockstep latency down by stage.
 
 Usage: python bench/gateway.py [--seconds N] [--rounds N] [--out FILE]   (needs node, and
 ``cd bridge/js && npm ci && npm run build`` first)
@@ -100,6 +105,7 @@ class Run:
     gateway_cpu: float  # seconds over the phase
     daemon_cpu: float
     lat_us: list[float] = field(default_factory=list)
+    frames: int = 0  # request frames the daemon received over the phase
 
     @property
     def rate(self) -> float:
@@ -181,6 +187,11 @@ class Direct:
 
         return self.loop.run_until_complete(go())
 
+    def frames(self) -> int:
+        """The daemon's count of request frames received (a batch frame counting once)."""
+        reply = self.loop.run_until_complete(self.client.call("stats"))
+        return int(reply["counters"].get("frames", 0))
+
     def close(self) -> None:
         self.loop.run_until_complete(self.client.close())
         self.loop.close()
@@ -212,13 +223,15 @@ def wait_for_line(server: Server, word: str) -> None:
     raise TimeoutError(f"{server.name} did not print {word!r} within 30 s")
 
 
-def measure(daemon: Server, gateway: Server, phase: Any) -> Run:
+def measure(daemon: Server, gateway: Server, phase: Any, direct: Direct) -> Run:
+    f0 = direct.frames()
     g0, d0 = gateway.cpu(), daemon.cpu()
     out = phase()
     g1, d1 = gateway.cpu(), daemon.cpu()
+    frames = direct.frames() - f0 - 1  # less the second stats call
     daemon.check()
     gateway.check()
-    return Run(out["ops"], out["wall"], g1 - g0, d1 - d0, out.get("lat", []))
+    return Run(out["ops"], out["wall"], g1 - g0, d1 - d0, out.get("lat", []), frames)
 
 
 SYSTEMS_MOVE = ("gateway, batched", "gateway, one frame per call", "direct AsyncClient")
@@ -243,10 +256,11 @@ def bench(seconds: float, rounds: int, tmp: Path) -> tuple[dict[str, list[Run]],
             for phases, runs in ((move_phases, moves), (get_phases, gets)):
                 names = list(phases)
                 for name in names[round_ % len(names):] + names[: round_ % len(names)]:
-                    run = measure(daemon, gateway, phases[name])
+                    run = measure(daemon, gateway, phases[name], direct)
                     runs[name].append(run)
                     print(f"  round {round_ + 1} {name:28} {run.rate:>8,.0f} ops/s  gateway "
                           f"{run.per_op(run.gateway_cpu):5.1f} us/op  daemon {run.per_op(run.daemon_cpu):5.1f} us/op"
+                          f"  daemon frames/call {run.frames / run.ops:.3f}"
                           + (f"  p50 {run.pct(0.5):.0f} us  p99 {run.pct(0.99):.0f} us" if run.lat_us else ""),
                           flush=True)
     finally:
@@ -275,16 +289,23 @@ def report(moves: dict[str, list[Run]], gets: dict[str, list[Run]], seconds: flo
         f"- CPU speed gauge (a bare Python loop, millions of iterations/s): {gauge:.1f}",
         f"- {rounds} rounds of {seconds:g} s per phase, systems in turn; median (lowest to highest)", "",
         f"Pipelined Agent.move, {AGENTS} agents, {WINDOW} calls in flight:", "",
-        "| path | calls/s | gateway CPU us/op | daemon CPU us/op | gateway / daemon CPU |",
-        "|---|---|---|---|---|",
+        "| path | calls/s | daemon frames / call | gateway CPU us/op | daemon CPU us/op | gateway / daemon CPU "
+        "| gateway / direct daemon CPU |",
+        "|---|---|---|---|---|---|---|",
     ]
+    direct = moves[SYSTEMS_MOVE[2]]
     for name, runs in moves.items():
         gw = [r.per_op(r.gateway_cpu) for r in runs]
         dm = [r.per_op(r.daemon_cpu) for r in runs]
         ratio = [r.gateway_cpu / r.daemon_cpu for r in runs if r.daemon_cpu]
-        gw_cell = cell(gw, ".1f") if name.startswith("gateway") else "-"
-        ratio_cell = cell(ratio, ".2f") if name.startswith("gateway") and ratio else "-"
-        lines.append(f"| {name} | {cell([r.rate for r in runs])} | {gw_cell} | {cell(dm, '.1f')} | {ratio_cell} |")
+        against = [r.per_op(r.gateway_cpu) / d.per_op(d.daemon_cpu) for r, d in zip(runs, direct, strict=True)
+                   if d.daemon_cpu]
+        through = name.startswith("gateway")
+        gw_cell = cell(gw, ".1f") if through else "-"
+        ratio_cell = cell(ratio, ".2f") if through and ratio else "-"
+        against_cell = cell(against, ".2f") if through and against else "-"
+        lines.append(f"| {name} | {cell([r.rate for r in runs])} | {cell([r.frames / r.ops for r in runs], '.3f')} "
+                     f"| {gw_cell} | {cell(dm, '.1f')} | {ratio_cell} | {against_cell} |")
     lines += ["", "Lockstep storage.get (one call at a time):", "",
               "| path | p50 us | p99 us | gateway CPU us/op | daemon CPU us/op |", "|---|---|---|---|---|"]
     for name, runs in gets.items():

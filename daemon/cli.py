@@ -246,12 +246,12 @@ def _gateway(args: argparse.Namespace) -> int:
     if args.gateway_command == "token":
         return command.token(args)
     try:
-        gateway, rpc, pub, daemon_max_frame, log_level = command.gateway_config(args)
+        gateway, rpc, pub, daemon_limits, log_level = command.gateway_config(args)
     except ConfigError as exc:
         print(f"lodestone gateway: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     logs.configure_logging(log_level, os.environ)
-    return command.run(args, gateway, rpc, pub, daemon_max_frame)
+    return command.run(args, gateway, rpc, pub, daemon_limits)
 
 
 def _operate(args: argparse.Namespace) -> int:

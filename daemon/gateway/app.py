@@ -25,7 +25,7 @@ from aiohttp import WSMsgType, web
 from daemon.errors import ConfigError
 from daemon.gateway.auth import Authenticator, Grant, bearer
 from daemon.gateway.config import GatewayConfig
-from daemon.gateway.connection import Connection
+from daemon.gateway.connection import Connection, Outflow
 from daemon.gateway.frames import decode_reply
 from daemon.gateway.jsonvalues import dumps, from_json
 from daemon.gateway.stream import Stream
@@ -58,12 +58,13 @@ class Gateway:
     """The routes and the state they share."""
 
     def __init__(self, config: GatewayConfig, rpc: str, pub: str, daemon_max_frame: int,
-                 static_dir: Path = STATIC_DIR) -> None:
+                 static_dir: Path = STATIC_DIR, daemon_batch_max: int = 1024) -> None:
         self.config = config
         self.counters: Counter[str] = Counter()
         self.auth = Authenticator(config)
+        self.outflow = Outflow()
         self.upstream = Upstream(rpc, config.upstream_sockets, config.upstream_timeout_s, daemon_max_frame,
-                                 self.counters)
+                                 self.counters, daemon_batch_max, self.outflow)
         self.stream = Stream(pub, self.counters)
         self.connections: set[Connection] = set()
         self.http_in_flight = 0
@@ -131,14 +132,17 @@ class Gateway:
         ws = web.WebSocketResponse(max_msg_size=HARD_FRAME_FACTOR * self.config.max_frame_bytes,
                                    heartbeat=HEARTBEAT_S, compress=False)
         await ws.prepare(request)
-        connection = Connection(ws, request.transport, grant, self.config, self.upstream, self.stream,
-                                self.counters)
+        transport = request.transport
+        if transport is None:  # the client left during the upgrade
+            return ws
+        connection = Connection(ws, transport, request.protocol, grant, self.config, self.upstream, self.stream,
+                                self.outflow, self.counters)
         self.connections.add(connection)
         self.counters["connections.accepted"] += 1
         try:
             async for message in ws:
                 if message.type == WSMsgType.BINARY:
-                    connection.receive(message.data)
+                    connection.receive(message.data, _more_read(ws))
                 elif message.type == WSMsgType.TEXT:
                     connection.receive_text()
         finally:
@@ -179,6 +183,7 @@ class Gateway:
         waiter = _Call()
         room = self.http_in_flight < self.config.max_in_flight
         sent = self.upstream.forward(message, grant, waiter, -1, self.upstream.route(), room)
+        self.upstream.send_soon()
         if sent is None:
             self.http_in_flight += 1
             try:
@@ -248,6 +253,13 @@ class Gateway:
         return response
 
 
+def _more_read(ws: web.WebSocketResponse) -> bool:
+    """Whether aiohttp has read more of this client's frames already (False when that cannot be seen)."""
+    # aiohttp keeps the frames it has parsed in its reader's buffer and has no public way to ask about
+    # them; without one, every frame is sent on at once (correct, only less often together).
+    return bool(getattr(getattr(ws, "_reader", None), "_buffer", None))
+
+
 class _Call:
     """An HTTP call waiting for its reply."""
 
@@ -288,13 +300,13 @@ def tls_context(config: GatewayConfig) -> ssl.SSLContext | None:
 
 
 async def serve(config: GatewayConfig, rpc: str, pub: str, daemon_max_frame: int,
-                parent_pid: int | None = None) -> int:
+                parent_pid: int | None = None, daemon_batch_max: int = 1024) -> int:
     """Run the gateway until SIGTERM or SIGINT (or the parent's exit, with ``parent_pid``); return 0.
 
     Prints one line once it listens: ``lodestone gateway serving listen=URL rpc=... pub=...``.
     """
     context = tls_context(config)
-    gateway = Gateway(config, rpc, pub, daemon_max_frame)
+    gateway = Gateway(config, rpc, pub, daemon_max_frame, daemon_batch_max=daemon_batch_max)
     await gateway.start(parent_pid)
     runner = web.AppRunner(gateway.application(), access_log=None, handle_signals=False)
     await runner.setup()

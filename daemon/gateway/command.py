@@ -7,7 +7,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from daemon.config import load_config
 from daemon.errors import ConfigError
@@ -15,6 +15,13 @@ from daemon.gateway.config import DEFAULT_LISTEN, SCOPES, GatewayConfig, new_tok
 
 EXIT_SYSTEM = 71
 EXIT_CONFIG = 78
+
+
+class DaemonLimits(NamedTuple):
+    """The daemon's limits on one request frame, from its configuration: the gateway stays within them."""
+
+    max_frame_bytes: int
+    batch_max_requests: int
 
 
 def add_parser(commands: Any) -> None:
@@ -40,23 +47,23 @@ def add_parser(commands: Any) -> None:
                        help="limit the token to this class (repeat for more; default every class)")
 
 
-def gateway_config(args: argparse.Namespace) -> tuple[GatewayConfig, str, str, int, str]:
-    """The gateway's configuration with the flags applied, the daemon's endpoints, its frame limit, log level."""
+def gateway_config(args: argparse.Namespace) -> tuple[GatewayConfig, str, str, DaemonLimits, str]:
+    """The gateway's configuration with the flags applied, the daemon's endpoints, its frame limits, log level."""
     config = load_config(args.config, {}, os.environ)
     source = str(args.config) if args.config else "the command line"
     gateway = with_overrides(config.gateway or GatewayConfig(),
                              {"listen": args.listen, "rpc": args.rpc, "pub": args.pub}, source)
-    return (gateway, gateway.rpc or config.rpc, gateway.pub or config.pub, config.max_frame_bytes,
-            args.log_level or config.log_level)
+    limits = DaemonLimits(config.max_frame_bytes, config.batch_max_requests)
+    return gateway, gateway.rpc or config.rpc, gateway.pub or config.pub, limits, args.log_level or config.log_level
 
 
-def run(args: argparse.Namespace, gateway: GatewayConfig, rpc: str, pub: str, daemon_max_frame: int) -> int:
+def run(args: argparse.Namespace, gateway: GatewayConfig, rpc: str, pub: str, daemon: DaemonLimits) -> int:
     """Serve in the foreground until SIGTERM or SIGINT; return the exit code."""
     from daemon.gateway.app import serve
 
     parent = os.getppid() if args.exit_with_parent else None
     try:
-        return asyncio.run(serve(gateway, rpc, pub, daemon_max_frame, parent))
+        return asyncio.run(serve(gateway, rpc, pub, daemon.max_frame_bytes, parent, daemon.batch_max_requests))
     except ConfigError as exc:
         print(f"lodestone gateway: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -2,12 +2,17 @@
 
 Frames are read one at a time and answered without waiting: a request is
 checked and sent on, and its reply is written when the daemon's comes back.
-Everything for the client goes through one outbox that a writer task
-drains. Replies are never dropped; events are, once the events waiting in the
-outbox take ``subscriber_buffer_bytes``: the next event that fits is preceded
-by ``{"ctl": "dropped", "count": n}``. A client that stops reading is cut off:
-when a write has waited ``write_timeout_s``, or when more than twice
-``max_in_flight`` replies wait to be written.
+Everything for the client goes through one outbox. The :class:`Outflow`
+writes every outbox that got frames once per pass of the loop (and at once
+after the replies the daemon sent have been routed): a connection's frames
+in one write to its socket, not one write (and one await) per frame. While
+the socket's buffers are full, the connection's writer task waits for them
+to drain and writes the rest. Replies are never dropped; events are, once
+the events waiting in the outbox take ``subscriber_buffer_bytes``: the next
+event that fits is preceded by ``{"ctl": "dropped", "count": n}``. A client
+that stops reading is cut off: when a write has waited ``write_timeout_s``,
+or when more than twice ``max_in_flight`` replies wait to be written. Once
+a close frame has gone out, what waits is dropped (no frame may follow it).
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from collections import Counter, deque
 from typing import Any
 
 from aiohttp import web
+from aiohttp.base_protocol import BaseProtocol
 
 from daemon.gateway.auth import Grant
 from daemon.gateway.config import GatewayConfig
-from daemon.gateway.frames import batch_frame, ctl_error, ctl_frame, error_frame
+from daemon.gateway.frames import batch_frame, ctl_error, ctl_frame, error_frame, websocket_frames
 from daemon.gateway.stream import Stream
 from daemon.gateway.upstream import Upstream
 from schemas.wire import ErrorCode, decode
@@ -34,13 +40,48 @@ MAX_PREFIX_BYTES = 1024
 _NOTICE_BYTES = 32
 _REPLY = False
 _EVENT = True
+# One write to a client's socket takes frames up to about this many bytes: while the client reads, the
+# socket's buffer holds no more than its high-water mark and one such write.
+_WRITE_BYTES = 64 * 1024
+
+
+class Outflow:
+    """The connections with frames waiting, written once per pass of the loop (or sooner: :meth:`flush`)."""
+
+    def __init__(self) -> None:
+        self._marked: list[Connection] = []
+        self._due = False
+        self._held = False
+
+    def hold(self) -> None:
+        """Until the next :meth:`flush`, which the caller promises, schedule none for marked connections."""
+        self._held = True
+
+    def mark(self, connection: Connection) -> None:
+        """Have ``connection`` written by the next :meth:`flush` (one is scheduled if none is, or held)."""
+        self._marked.append(connection)
+        if not self._due and not self._held:
+            self._due = True
+            asyncio.get_running_loop().call_soon(self._scheduled)
+
+    def flush(self) -> None:
+        """Write every marked connection's outbox."""
+        self._held = False
+        marked, self._marked = self._marked, []
+        for connection in marked:
+            connection.flush()
+
+    def _scheduled(self) -> None:
+        self._due = False
+        self.flush()
 
 
 class Connection:
     """A connected WebSocket client; the app's handler feeds it frames and closes it."""
 
-    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None, grant: Grant,
-                 config: GatewayConfig, upstream: Upstream, stream: Stream, counters: Counter[str]) -> None:
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.Transport, protocol: BaseProtocol,
+                 grant: Grant, config: GatewayConfig, upstream: Upstream, stream: Stream, outflow: Outflow,
+                 counters: Counter[str]) -> None:
         self.ws = ws
         self.grant = grant
         self.config = config
@@ -55,6 +96,9 @@ class Connection:
         self.sending_since = 0.0
         self._dropped = 0
         self._transport = transport
+        self._protocol = protocol
+        self._outflow = outflow
+        self._marked = False
         self._route = upstream.route()
         self._outbox: deque[tuple[bytes, bool]] = deque()
         self._wake = asyncio.Event()
@@ -87,8 +131,15 @@ class Connection:
         self.counters["events.delivered"] += 1
 
     # frames in --------------------------------------------------------------
-    def receive(self, data: bytes) -> None:
-        """Handle one binary frame: a request, a batch, or a control message."""
+    def receive(self, data: bytes, more: bool) -> None:
+        """Handle one binary frame: a request, a batch, or a control message.
+
+        ``more``: whether more frames of this client have been read already.
+        The requests of a run of frames go to the daemon together once its
+        last frame is handled (or at the end of the loop's pass, whichever
+        comes first); a client that waits for each reply gets its request
+        sent at once.
+        """
         if len(data) > self.config.max_frame_bytes:
             self.counters["frames.too_large"] += 1
             self.send_reply(error_frame(None, ErrorCode.TOO_LARGE, (
@@ -116,6 +167,10 @@ class Connection:
             self.send_reply(error_frame(None, ErrorCode.BAD_REQUEST, (
                 "a frame is a msgpack map (a request, or a control message with ctl) or an array of "
                 f"request maps (a batch), got {type(value).__name__}")))
+        if more:  # at the end of the pass at the latest: aiohttp may hold only pings after this frame
+            self.upstream.send_soon()
+        else:
+            self.upstream.send_now()
 
     def receive_text(self) -> None:
         """A text frame: answered with an error, otherwise ignored."""
@@ -197,24 +252,46 @@ class Connection:
         else:
             self.replies_waiting += 1
         self._outbox.append((frame, is_event))
-        self._wake.set()
+        if not self._marked:
+            self._marked = True
+            self._outflow.mark(self)
 
-    async def _write(self) -> None:
-        outbox, wake, loop = self._outbox, self._wake, asyncio.get_running_loop()
-        try:
-            while not self.closed:
-                if not outbox:
-                    wake.clear()
-                    await wake.wait()
-                    continue
+    def flush(self) -> None:
+        """Write what waits, a few frames to a write; once the socket's buffers are full, leave the rest to
+        the writer task, which waits for them to drain."""
+        self._marked = False
+        outbox = self._outbox
+        while outbox and not self.closed:
+            if self._protocol.writing_paused:
+                self._wake.set()
+                return
+            if self.ws.closed or self._transport.is_closing():  # a close frame went out: no frame may follow
+                outbox.clear()
+                self.event_bytes = self.replies_waiting = 0
+                return
+            payloads: list[bytes] = []
+            size = 0
+            while outbox and size < _WRITE_BYTES:
                 frame, is_event = outbox.popleft()
                 if is_event:
                     self.event_bytes -= len(frame)
                 else:
                     self.replies_waiting -= 1
-                self.sending_since = loop.time()
-                await self.ws.send_bytes(frame)
+                payloads.append(frame)
+                size += len(frame)
+            self._transport.write(websocket_frames(payloads))
+
+    async def _write(self) -> None:
+        wake, loop, protocol = self._wake, asyncio.get_running_loop(), self._protocol
+        try:
+            while not self.closed:
+                wake.clear()
+                await wake.wait()
+                while protocol.writing_paused and not self.closed:
+                    self.sending_since = loop.time()
+                    await protocol._drain_helper()
                 self.sending_since = 0.0
+                self.flush()
         except (ConnectionError, RuntimeError):  # the client went away mid-write
             self.abort(None)
 
@@ -234,8 +311,7 @@ class Connection:
         self._outbox.clear()
         self.event_bytes = self.replies_waiting = 0
         self._wake.set()
-        if self._transport is not None:
-            self._transport.abort()
+        self._transport.abort()
 
     async def close(self) -> None:
         """Release what the connection holds: its subscriptions and its writer."""

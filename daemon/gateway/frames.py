@@ -26,6 +26,17 @@ _packer = msgpack.Packer(use_bin_type=True)
 # ctl frames, as msgpack, up to their variable part.
 _EVENT_HEAD = b"\x83" + msgpack.packb("ctl") + msgpack.packb("event") + msgpack.packb("topic")
 _BODY_KEY = msgpack.packb("body")
+# First bytes of a msgpack array: fixarray, array 16, array 32.
+_ARRAY_HEADS = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
+# How the daemon's TOO_LARGE for a reply crowded out of a batch's reply array begins.
+_CROWDED_TEXT = "the batch's reply would be"
+_CROWDED = _CROWDED_TEXT.encode()
+# A batch frame's array header is at most this long (array 32).
+ARRAY_HEAD_BYTES = 5
+# WebSocket frame headers, server to client: FIN + binary, no mask, the length in 7, 16 or 64 bits.
+_WS_SHORT = [bytes((0x82, size)) for size in range(126)]
+_WS_HEAD16 = b"\x82\x7e"
+_WS_HEAD64 = b"\x82\x7f"
 
 
 def pack(value: Any) -> bytes:
@@ -71,6 +82,17 @@ def with_client_id(reply: bytes, client_id: bytes) -> bytes:
     return encode(message)
 
 
+def crowded_out(reply: bytes) -> bool:
+    """Whether ``reply`` is the ``TOO_LARGE`` error a batch reply puts in place of its largest reply
+    while the array is over the daemon's ``max_frame_bytes`` (docs/protocol.md, batch frames)."""
+    if _CROWDED not in reply or not reply.startswith(_REPLY_HEAD):
+        return False
+    message = decode(reply)
+    error = message.get("error")
+    return (message.get("ok") is False and isinstance(error, dict) and error.get("code") == ErrorCode.TOO_LARGE
+            and str(error.get("message", "")).startswith(_CROWDED_TEXT))
+
+
 def error_frame(client_id: bytes | None, code: str, message: str, retryable: bool = False) -> bytes:
     """An error reply; ``client_id`` is the request's id in msgpack, None when it could not be read."""
     body: bytes = encode(error_reply(None, code, message, retryable))
@@ -86,9 +108,52 @@ def unavailable(client_id: bytes | None, message: str) -> bytes:
 
 
 def batch_frame(replies: list[bytes]) -> bytes:
-    """The array of a batch's replies, in their order."""
+    """The array of a batch's replies (or requests), in their order: each element's bytes as they are."""
     header: bytes = _packer.pack_array_header(len(replies))
     return header + b"".join(replies)
+
+
+def is_array(body: bytes) -> bool:
+    """Whether ``body`` starts a msgpack array (a batch reply), not a map."""
+    return len(body) > 0 and body[0] in _ARRAY_HEADS
+
+
+def split_array(body: bytes) -> list[bytes]:
+    """The elements of the msgpack array in ``body``, each as its own bytes (skipped over, not decoded).
+
+    Raises ValueError if ``body`` is not one well-formed array.
+    """
+    unpacker = msgpack.Unpacker(max_buffer_size=max(len(body), 1))
+    unpacker.feed(body)
+    try:
+        count = unpacker.read_array_header()
+        start = unpacker.tell()
+        elements: list[bytes] = []
+        for _ in range(count):
+            unpacker.skip()
+            end = unpacker.tell()
+            elements.append(body[start:end])
+            start = end
+    except Exception as exc:  # msgpack raises several unrelated types on bad bytes
+        raise ValueError(f"not a msgpack array: {exc!r}") from exc
+    if start != len(body):
+        raise ValueError("bytes after the array")
+    return elements
+
+
+def websocket_frames(payloads: list[bytes]) -> bytes:
+    """``payloads`` as unmasked binary WebSocket frames (RFC 6455, server to client), back to back."""
+    parts: list[bytes] = []
+    for payload in payloads:
+        size = len(payload)
+        if size < 126:
+            parts.append(_WS_SHORT[size])
+        elif size < 65536:
+            parts.append(_WS_HEAD16 + size.to_bytes(2, "big"))
+        else:
+            parts.append(_WS_HEAD64 + size.to_bytes(8, "big"))
+        parts.append(payload)
+    return b"".join(parts)
 
 
 def event_frame(topic: str, body: bytes) -> bytes:

@@ -11,11 +11,25 @@ sent). A request sent but not answered within ``upstream_timeout_s`` gets
 ``TIMEOUT`` (retryable; it may or may not have run, so retry with its idem
 key); a reply that comes after that is dropped and counted.
 
+Requests queued in one pass of the loop (a client's batch frame, single
+frames from any number of clients) go to the daemon as batch frames
+(docs/protocol.md), one per socket and kind, within the daemon's
+``batch_max_requests`` and ``max_frame_bytes``: the daemon then reads,
+parses and answers them as one frame, and the reply array is split here and
+each element routed on its own, so a client never sees how its requests
+travelled. Requests that only read (known read ops, or a read token's) are
+never put in one batch frame with requests that may write: the daemon
+answers a batch frame once all of it may be answered, and reads would wait
+for the writes' commit. A daemon that refuses batch frames (a cluster node)
+answers one with a single error: those requests get ``UNAVAILABLE`` (they
+did not run) and the gateway sends one frame per request from then on.
+
 The pool's sockets are plain (not ``zmq.asyncio``) sockets watched with the
 loop's ``add_reader``: a wakeup drains every reply that is ready, and a send is
 one call, with no future per message. ZeroMQ's descriptor only says that the
 socket's state may have changed, and a send may consume that signal while
-replies wait, so every send also schedules one drain in the loop's next pass.
+replies wait, so after sending, the sockets sent on are asked whether a reply
+is ready (and drained in the next pass if one is).
 """
 
 from __future__ import annotations
@@ -29,16 +43,23 @@ from typing import Any, Protocol
 import zmq
 
 from daemon.gateway.auth import Grant
+from daemon.gateway.batching import READ_OPS, Queued, Route, frames_of
 from daemon.gateway.frames import (
     FIRST_GATEWAY_ID,
+    batch_frame,
+    crowded_out,
+    decode_reply,
     error_frame,
     good_id,
     id_refusal,
+    is_array,
     pack,
     reply_gateway_id,
+    split_array,
     unavailable,
     with_client_id,
 )
+from daemon.gateway.pending import Pending, SentBatches, Waiter
 from schemas.wire import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -46,6 +67,8 @@ log = logging.getLogger(__name__)
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_MORE = int(zmq.NOBLOCK | zmq.SNDMORE)
 _POLLOUT = int(zmq.POLLOUT)
+_POLLIN = int(zmq.POLLIN)
+_EVENTS = int(zmq.EVENTS)
 _HWM = 100_000
 # Replies routed per drain before the loop gets a turn (the rest wait for the next pass).
 _DRAIN_MAX = 1024
@@ -53,53 +76,47 @@ _DRAIN_MAX = 1024
 _CONNECT_POLL_S = 0.01
 
 
-class Waiter(Protocol):
-    """Where a reply goes: a WebSocket connection, a batch being assembled, an HTTP call."""
+def _readable(sock: zmq.Socket[bytes]) -> bool:
+    """Whether a message waits on ``sock`` (asking also resets its descriptor's signal)."""
+    events: int = sock.get(_EVENTS)  # type: ignore[assignment]  # an int option
+    return bool(events & _POLLIN)
 
-    @property
-    def gone(self) -> bool:
-        """Whether nobody is waiting any more (the client left)."""
+
+class Outflow(Protocol):
+    """Where the clients' writes wait while replies are routed: held, then flushed."""
+
+    def hold(self) -> None:
+        """Take marks without scheduling a write: :meth:`flush` follows."""
         ...
 
-    def settle(self, slot: int, reply: bytes) -> None:
-        """Take the reply (with the client's id) to the request sent for ``slot``."""
+    def flush(self) -> None:
+        """Write everything marked."""
         ...
-
-
-class Route:
-    """Which pool socket a client's requests take; it moves only when that socket has lost the daemon."""
-
-    __slots__ = ("socket",)
-
-    def __init__(self, socket: int) -> None:
-        self.socket = socket
-
-
-class _Pending:
-    __slots__ = ("client_id", "deadline", "slot", "waiter")
-
-    def __init__(self, waiter: Waiter, slot: int, client_id: bytes, deadline: float) -> None:
-        self.waiter = waiter
-        self.slot = slot
-        self.client_id = client_id
-        self.deadline = deadline
 
 
 class Upstream:
     """The DEALER pool, the table of requests waiting for their replies, and its timeouts."""
 
-    def __init__(self, rpc: str, sockets: int, timeout_s: float, daemon_max_frame: int, counters: Counter[str]) -> None:
+    def __init__(self, rpc: str, sockets: int, timeout_s: float, daemon_max_frame: int, counters: Counter[str],
+                 daemon_batch_max: int = 1024, outflow: Outflow | None = None) -> None:
         self.rpc = rpc
         self.timeout_s = timeout_s
         self.daemon_max_frame = daemon_max_frame
+        self.daemon_batch_max = daemon_batch_max
         self.counters = counters
+        # Held while replies are routed, and flushed after: the clients' writes go out at once.
+        self._outflow = outflow
+        # Whether requests of one pass go as batch frames; off for good once the daemon refuses one.
+        self.batching = daemon_batch_max > 1
         self._count = sockets
         self._sockets: list[zmq.Socket[bytes]] = []
         self._fds: list[int] = []
         self._drain_due: list[bool] = []
-        self._outbox: list[tuple[Route, bytes, int]] = []
+        self._batches = SentBatches()
+        self._outbox: list[Queued] = []
         self._flush_due = False
-        self._pending: dict[int, _Pending] = {}
+        self._sent: set[int] = set()
+        self._pending: dict[int, Pending] = {}
         self._ids = itertools.count(FIRST_GATEWAY_ID)
         self._next_socket = itertools.cycle(range(sockets))
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -122,6 +139,7 @@ class Upstream:
             sock.connect(self.rpc)
             self._sockets.append(sock)
             self._drain_due.append(False)
+            self._batches.add_socket()
             fd = sock.fileno()
             self._fds.append(fd)
             loop.add_reader(fd, self._drain, index)
@@ -164,8 +182,8 @@ class Upstream:
         The request goes out on ``route``'s socket; if that one has no
         connection to the daemon (it reconnects on its own after a restart),
         on the first that has, which becomes the route's: a client's
-        requests stay on one socket, so they stay in order. Requests queued
-        in one pass of the loop are sent together at its end (:meth:`_flush`).
+        requests stay on one socket, so they stay in order. The request is
+        queued: the caller then calls :meth:`send_now` or :meth:`send_soon`.
         """
         request_id = message.get("id")
         if not good_id(request_id):
@@ -198,54 +216,99 @@ class Upstream:
                                f"request is {len(body)} bytes; the daemon takes at most {self.daemon_max_frame}")
         loop = self._loop
         assert loop is not None
-        self._pending[gateway_id] = _Pending(waiter, slot, client_id, loop.time() + self.timeout_s)
-        self._outbox.append((route, body, gateway_id))
-        if not self._flush_due:
-            self._flush_due = True
-            loop.call_soon(self._flush)
+        self._pending[gateway_id] = Pending(waiter, slot, client_id, loop.time() + self.timeout_s)
+        self._outbox.append(Queued(route, body, gateway_id, grant.readonly or op in READ_OPS))
         return None
 
-    def _flush(self) -> None:
-        """Send every request queued in this pass of the loop, back to back.
+    def send_now(self) -> None:
+        """Send what is queued at once: a client has no more frames waiting to be read."""
+        outbox, self._outbox = self._outbox, []
+        self._send_all(outbox)
 
-        One burst wakes ZeroMQ's I/O thread once, where a send between other
-        work wakes it for each request. A request no socket can take gets
-        UNAVAILABLE (nothing was sent).
-        """
+    def send_soon(self) -> None:
+        """Send what is queued at the end of this pass of the loop, with whatever is queued after it."""
+        if not self._flush_due:
+            self._flush_due = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
         self._flush_due = False
         outbox, self._outbox = self._outbox, []
-        counters = self.counters
-        for route, body, gateway_id in outbox:
-            if self._send(route, body):
-                counters["requests.forwarded"] += 1
-                continue
-            counters["requests.unreachable"] += 1
-            entry = self._pending.pop(gateway_id, None)
-            if entry is not None and not entry.waiter.gone:
-                entry.waiter.settle(entry.slot, unavailable(
-                    entry.client_id, f"the daemon is not reachable at {self.rpc}; nothing was sent, retry"))
+        self._send_all(outbox)
 
-    def _send(self, route: Route, body: bytes) -> bool:
-        """Send ``body`` on the route's socket, or else on the first other one connected; False if none is."""
+    def _send_all(self, outbox: list[Queued]) -> None:
+        """Send ``outbox``: per socket, in batch frames where it may.
+
+        One burst wakes ZeroMQ's I/O thread once, and a batch frame is one
+        message for both sides instead of one per request. A request no
+        socket can take gets UNAVAILABLE (nothing was sent).
+        """
+        if len(outbox) == 1 or not self.batching:
+            for queued in outbox:
+                self._send_frame([queued], queued.body)
+        elif outbox:
+            by_socket: dict[int, list[Queued]] = {}
+            for queued in outbox:  # a route's requests keep their order within their socket's list
+                by_socket.setdefault(queued.route.socket, []).append(queued)
+            for queue in by_socket.values():
+                for chunk in frames_of(queue, self.daemon_max_frame, self.daemon_batch_max):
+                    if len(chunk) == 1:
+                        self._send_frame(chunk, chunk[0].body)
+                    else:
+                        self._send_frame(chunk, batch_frame([queued.body for queued in chunk]))
+        self._check_sent()
+
+    def _check_sent(self) -> None:
+        """Drain the sockets just sent on whose replies are ready: ZeroMQ's descriptor says only that
+        something changed, and a send may have taken that signal while a reply came in."""
+        sent, self._sent = self._sent, set()
+        for index in sent:
+            if not self._drain_due[index] and _readable(self._sockets[index]):
+                self._drain_due[index] = True
+                assert self._loop is not None
+                self._loop.call_soon(self._drain, index)
+
+    def _send_frame(self, requests: list[Queued], body: bytes) -> None:
+        """Send one frame holding ``requests`` on their socket, or answer each UNAVAILABLE."""
+        counters = self.counters
+        index = self._send(requests[0].route.socket, body)
+        if index is not None:
+            counters["requests.forwarded"] += len(requests)
+            if len(requests) > 1:
+                counters["upstream.batch_frames"] += 1
+                assert self._loop is not None
+                self._batches.add(index, requests, self._loop.time() + 2 * self.timeout_s)
+            for queued in requests:
+                if queued.route.socket != index:
+                    queued.route.socket = index
+                    counters["requests.rerouted"] += 1
+            return
+        counters["requests.unreachable"] += len(requests)
+        for queued in requests:
+            self._answer(queued.gateway_id, f"the daemon is not reachable at {self.rpc}; nothing was sent, retry")
+
+    def _answer(self, gateway_id: int, message: str) -> None:
+        """Answer a request that was not run UNAVAILABLE, if it still waits."""
+        entry = self._pending.pop(gateway_id, None)
+        if entry is not None and not entry.waiter.gone:
+            entry.waiter.settle(entry.slot, unavailable(entry.client_id, message))
+
+    def _send(self, first: int, body: bytes) -> int | None:
+        """Send ``body`` on socket ``first``, or else on the first other one connected; its index, None if none is."""
         sockets = self._sockets
         count = len(sockets)
         for step in range(count):
-            index = (route.socket + step) % count
+            index = (first + step) % count
             sock = sockets[index]
             try:
                 sock.send(b"", _NOBLOCK_MORE)  # the delimiter; the body cannot fail once it is taken
             except zmq.Again:  # IMMEDIATE: no connection to the daemon on this one
                 continue
             sock.send(body, _NOBLOCK)
-            if not self._drain_due[index]:
-                self._drain_due[index] = True
-                assert self._loop is not None
-                self._loop.call_soon(self._drain, index)
-            if step:
-                route.socket = index
-                self.counters["requests.rerouted"] += 1
-            return True
-        return False
+            self._sent.add(index)
+            return index
+        return None
 
     def expire(self, now: float) -> None:
         """Answer TIMEOUT to every request sent longer than ``upstream_timeout_s`` ago."""
@@ -255,6 +318,7 @@ class Upstream:
             if entry.deadline > now:
                 break
             expired.append(gateway_id)
+        self._batches.forget(now)
         for gateway_id in expired:
             entry = pending.pop(gateway_id)
             self.counters["requests.timed_out"] += 1
@@ -265,26 +329,90 @@ class Upstream:
                     "retry with the same idem key", retryable=True))
 
     def _drain(self, index: int) -> None:
-        """Route every reply ready on pool socket ``index`` (up to _DRAIN_MAX, then come back)."""
+        """Route every reply ready on pool socket ``index``; then have the clients' writes go out, together."""
         self._drain_due[index] = False
         if index >= len(self._fds):  # closed meanwhile
             return
-        recv, route = self._sockets[index].recv_multipart, self._route
+        outflow = self._outflow
+        if outflow is None:
+            self._receive(index)
+            return
+        outflow.hold()
+        try:
+            self._receive(index)
+        finally:
+            outflow.flush()
+
+    def _receive(self, index: int) -> None:
+        """Route the replies ready on socket ``index``, up to _DRAIN_MAX (then come back in the next pass)."""
+        sock = self._sockets[index]
+        recv, route = sock.recv, self._route
         for _ in range(_DRAIN_MAX):
-            try:
-                frames = recv(_NOBLOCK)
-            except zmq.Again:
+            if not _readable(sock):
                 return
             try:
-                route(frames[-1])
+                recv(_NOBLOCK)  # the empty delimiter a DEALER gets before each reply
+                body = recv(_NOBLOCK)
+            except zmq.Again:  # a reply of one frame (not the daemon's): the next one starts clean
+                continue
+            try:
+                if is_array(body):
+                    self._route_batch(index, body)
+                else:
+                    route(body, index)
             except Exception:  # a bug here must not stop every reply after it
                 log.exception("routing a reply failed")
         self._drain_due[index] = True
         assert self._loop is not None
         self._loop.call_soon(self._drain, index)
 
-    def _route(self, reply: bytes) -> None:
+    def _route_batch(self, index: int, body: bytes) -> None:
+        """Route each reply of a batch frame's reply array on its own.
+
+        A read whose reply gave way to ``TOO_LARGE`` because the array was
+        over the daemon's ``max_frame_bytes`` (the replies of a batch frame
+        are held to it together) is sent again alone: reads change nothing,
+        and its client did not ask for it to share a frame.
+        """
+        try:
+            replies = split_array(body)
+        except ValueError:
+            self.counters["replies.unroutable"] += 1
+            return
+        first = reply_gateway_id(replies[0]) if replies else None
+        requests = self._batches.answered(index, first) if first is not None else None
+        if requests is not None and len(requests) != len(replies):
+            requests = None
+        for slot, reply in enumerate(replies):
+            if requests is not None and requests[slot].reads and crowded_out(reply):
+                self.counters["requests.resent_alone"] += 1
+                self._send_frame([requests[slot]], requests[slot].body)
+                continue
+            self._route(reply, -1)
+        self._check_sent()
+
+    def _refused(self, index: int, reply: bytes) -> None:
+        """A batch frame refused whole (its reply is one error): none of it ran, so each gets UNAVAILABLE."""
+        requests = self._batches.refused(index)
+        try:
+            error = decode_reply(reply).get("error")
+            reason = error.get("message") if isinstance(error, dict) else None
+        except Exception:  # msgpack raises several unrelated types on bad bytes
+            reason = None
+        if self.batching:
+            self.batching = False
+            log.warning("the daemon refused a batch frame (%s); sending one frame per request from now on", reason)
+        self.counters["upstream.batch_frames_refused"] += 1
+        for queued in requests:
+            self._answer(queued.gateway_id, f"the daemon refused the frame this request travelled in ({reason}); "
+                         "nothing ran, retry")
+
+    def _route(self, reply: bytes, index: int) -> None:
+        """Hand a reply to its waiter; ``index`` is the socket of a reply that is a frame of its own, else -1."""
         gateway_id = reply_gateway_id(reply)
+        if gateway_id is None and index >= 0 and self._batches.any(index):
+            self._refused(index, reply)
+            return
         entry = self._pending.pop(gateway_id, None) if gateway_id is not None else None
         if entry is None:
             self.counters["replies.late" if gateway_id is not None else "replies.unroutable"] += 1

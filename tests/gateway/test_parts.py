@@ -9,13 +9,16 @@ import msgpack
 import pytest
 
 from daemon.gateway.auth import Grant, bearer
+from daemon.gateway.batching import Queued, Route, frames_of
 from daemon.gateway.frames import (
     FIRST_GATEWAY_ID,
     batch_frame,
     error_frame,
     event_frame,
+    is_array,
     pack,
     reply_gateway_id,
+    split_array,
     with_client_id,
 )
 from daemon.gateway.jsonvalues import from_json, to_json
@@ -50,6 +53,28 @@ def test_gateway_frames() -> None:
     assert msgpack.unpackb(event_frame("change.A.x", body)) == {
         "ctl": "event", "topic": "change.A.x", "body": msgpack.unpackb(body)}
     assert msgpack.unpackb(batch_frame([pack(1), pack("two")])) == [1, "two"]
+
+
+@pytest.mark.parametrize("count", [1, 15, 16, 70_000])
+def test_a_reply_array_splits_into_each_replys_own_bytes(count: int) -> None:
+    replies = [encode(ok_reply(FIRST_GATEWAY_ID + n, {"value": [n, b"\x90", {"k": "\x91"}]})) for n in range(count)]
+    body = batch_frame(replies)
+    assert is_array(body) and not is_array(replies[0])
+    assert split_array(body) == replies
+    for bad in (body[:-1], body + b"\x00", b"\x81\x00\x00", b""):
+        with pytest.raises(ValueError):
+            split_array(bad)
+
+
+def test_queued_requests_are_cut_into_frames_of_one_kind_within_the_limits() -> None:
+    route = Route(0)
+    queue = [Queued(route, b"w" * 10, n, reads=n in (2, 3, 4)) for n in range(8)]
+    assert [[q.gateway_id for q in frame] for frame in frames_of(queue, 1000, 1000)] == [
+        [0, 1], [2, 3, 4], [5, 6, 7]]
+    assert [[q.gateway_id for q in frame] for frame in frames_of(queue, 1000, 2)] == [
+        [0, 1], [2, 3], [4], [5, 6], [7]]
+    # Two of ten bytes and the five of an array header fit in 25 bytes, three do not.
+    assert [len(frame) for frame in frames_of(queue, 25, 1000)] == [2, 2, 1, 2, 1]
 
 
 class Client:

@@ -1,0 +1,79 @@
+"""What the upstream pool remembers of what it sent: who waits for each reply, and the batch frames.
+
+Each request sent has a :class:`Pending` entry (by gateway id) naming its
+:class:`Waiter`. Each batch frame sent is kept in :class:`SentBatches` until
+its reply array comes (by the gateway id of its first request), so that a
+frame refused whole, whose one error names no id, can be matched to the
+oldest batch frame of its socket: the daemon takes a socket's frames in the
+order they were sent.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from daemon.gateway.batching import Queued
+
+
+class Waiter(Protocol):
+    """Where a reply goes: a WebSocket connection, a batch being assembled, an HTTP call."""
+
+    @property
+    def gone(self) -> bool:
+        """Whether nobody is waiting any more (the client left)."""
+        ...
+
+    def settle(self, slot: int, reply: bytes) -> None:
+        """Take the reply (with the client's id) to the request sent for ``slot``."""
+        ...
+
+
+class Pending:
+    """A request sent and not answered yet: who waits, in which slot, with which id, until when."""
+
+    __slots__ = ("client_id", "deadline", "slot", "waiter")
+
+    def __init__(self, waiter: Waiter, slot: int, client_id: bytes, deadline: float) -> None:
+        self.waiter = waiter
+        self.slot = slot
+        self.client_id = client_id
+        self.deadline = deadline
+
+
+class SentBatches:
+    """Per pool socket, the batch frames sent and not answered yet, oldest first."""
+
+    def __init__(self) -> None:
+        # Per socket: the gateway id of a frame's first request -> its requests, and when to forget it.
+        self._sockets: list[dict[int, tuple[list[Queued], float]]] = []
+
+    def add_socket(self) -> None:
+        """Make room for one more pool socket."""
+        self._sockets.append({})
+
+    def add(self, socket: int, requests: list[Queued], forget_at: float) -> None:
+        """A batch frame of ``requests`` went out on ``socket``."""
+        self._sockets[socket][requests[0].gateway_id] = (requests, forget_at)
+
+    def answered(self, socket: int, first_id: int) -> list[Queued] | None:
+        """The requests of the frame whose reply array came, by its first request's id; None if unknown."""
+        sent = self._sockets[socket].pop(first_id, None)
+        return sent[0] if sent is not None else None
+
+    def any(self, socket: int) -> bool:
+        """Whether a batch frame sent on ``socket`` waits for its reply."""
+        return bool(self._sockets[socket])
+
+    def refused(self, socket: int) -> list[Queued]:
+        """The oldest batch frame of ``socket``, which the daemon refused whole (:meth:`any` must hold)."""
+        frames = self._sockets[socket]
+        return frames.pop(next(iter(frames)))[0]
+
+    def forget(self, now: float) -> None:
+        """Drop the frames that will never be answered (the daemon went away); their requests have timed out."""
+        for frames in self._sockets:
+            while frames:
+                first = next(iter(frames))
+                if frames[first][1] > now:
+                    break
+                del frames[first]

@@ -1,0 +1,99 @@
+"""The upstream pool against a ROUTER of the test's own, where the daemon's answers can be chosen.
+
+A cluster node refuses batch frames with one error for the whole frame
+(docs/cluster.md); the daemon in the other tests does not, so this ROUTER
+answers as a node would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import msgpack
+import zmq
+
+from daemon.gateway.auth import Grant
+from daemon.gateway.batching import Route
+from daemon.gateway.frames import decode_reply
+from daemon.gateway.upstream import Upstream
+from schemas.wire import encode, error_reply, ok_reply
+from tests.gateway.conftest import run
+
+WRITER = Grant("t", "write")
+CHEST = {"class": "Chest", "name": "u"}
+REFUSAL = "batch frames are not served in cluster mode; send the requests one by one"
+
+
+class Replies:
+    """A waiter that keeps each reply it is given, decoded, by slot."""
+
+    def __init__(self) -> None:
+        self.got: dict[int, dict[str, Any]] = {}
+        self.arrived = asyncio.Event()
+
+    @property
+    def gone(self) -> bool:
+        return False
+
+    def settle(self, slot: int, reply: bytes) -> None:
+        self.got[slot] = decode_reply(reply)
+        self.arrived.set()
+
+    async def wait_for(self, count: int) -> None:
+        while len(self.got) < count:
+            self.arrived.clear()
+            await asyncio.wait_for(self.arrived.wait(), 10)
+
+
+async def take(router: zmq.Socket[bytes]) -> tuple[list[bytes], Any]:
+    """The next frame the ROUTER gets: its envelope and its body, decoded."""
+    frames: list[bytes] = await asyncio.to_thread(router.recv_multipart)
+    return frames[:-1], msgpack.unpackb(frames[-1], raw=False)
+
+
+def test_a_daemon_that_refuses_batch_frames_gets_one_frame_per_request_after_the_first() -> None:
+    async def body() -> None:
+        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        router = context.socket(zmq.ROUTER)
+        router.setsockopt(zmq.RCVTIMEO, 10_000)
+        port = router.bind_to_random_port("tcp://127.0.0.1")
+        counters: Counter[str] = Counter()
+        upstream = Upstream(f"tcp://127.0.0.1:{port}", 1, 10.0, 1 << 20, counters)
+        upstream.start(context)
+        try:
+            assert await upstream.connected(10)
+            waiter, route = Replies(), Route(0)
+            for slot in range(3):
+                message = {"v": 1, "id": slot, "op": "storage.put", "target": CHEST,
+                           "args": {"key": "k", "value": slot}}
+                assert upstream.forward(message, WRITER, waiter, slot, route, True) is None
+            upstream.send_soon()
+            envelope, sent = await take(router)
+            assert isinstance(sent, list) and [request["args"]["value"] for request in sent] == [0, 1, 2]
+            router.send_multipart([*envelope, encode(error_reply(None, "BAD_REQUEST", REFUSAL))])
+            await waiter.wait_for(3)
+            for slot in range(3):  # none of them ran: retryable, with the client's own id
+                reply = waiter.got[slot]
+                assert reply["id"] == slot and reply["error"]["code"] == "UNAVAILABLE", reply
+                assert reply["error"]["retryable"] is True and "cluster mode" in reply["error"]["message"]
+            assert upstream.batching is False and counters["upstream.batch_frames_refused"] == 1
+            after = Replies()
+            for slot in range(2):
+                message = {"v": 1, "id": f"again-{slot}", "op": "storage.get", "target": CHEST, "args": {"key": "k"}}
+                assert upstream.forward(message, WRITER, after, slot, route, True) is None
+            upstream.send_soon()
+            for _ in range(2):
+                envelope, sent = await take(router)
+                assert isinstance(sent, dict)  # one frame per request now
+                router.send_multipart([*envelope, encode(ok_reply(sent["id"], {"found": False}))])
+            await after.wait_for(2)
+            assert [after.got[slot]["id"] for slot in range(2)] == ["again-0", "again-1"]
+            assert all(reply["ok"] for reply in after.got.values())
+        finally:
+            await upstream.close()
+            router.close(linger=0)
+            context.term()
+
+    run(body)
