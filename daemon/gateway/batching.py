@@ -26,15 +26,21 @@ class Route:
 
 
 class Queued:
-    """One request ready to go: its route, its encoded map, its gateway id, whether it only reads."""
+    """One request ready to go: its route, its encoded map, its gateway id, whether it only reads.
 
-    __slots__ = ("body", "gateway_id", "reads", "route")
+    ``resendable``: sending it again cannot apply it twice, because it only
+    reads or because it carries an ``idem`` key (the daemon then answers a
+    second send with the result it recorded, docs/protocol.md).
+    """
 
-    def __init__(self, route: Route, body: bytes, gateway_id: int, reads: bool) -> None:
+    __slots__ = ("body", "gateway_id", "reads", "resendable", "route")
+
+    def __init__(self, route: Route, body: bytes, gateway_id: int, reads: bool, resendable: bool) -> None:
         self.route = route
         self.body = body
         self.gateway_id = gateway_id
         self.reads = reads
+        self.resendable = resendable
 
 
 def frames_of(queue: list[Queued], max_frame_bytes: int, max_requests: int) -> list[list[Queued]]:

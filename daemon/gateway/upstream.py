@@ -20,7 +20,7 @@ each element routed on its own, so a client never sees how its requests
 travelled. Requests that only read (known read ops, or a read token's) are
 never put in one batch frame with requests that may write: the daemon
 answers a batch frame once all of it may be answered, and reads would wait
-for the writes' commit. A daemon that refuses batch frames (a cluster node)
+for the writes' commit. A daemon that refuses batch frames whole
 answers one with a single error: those requests get ``UNAVAILABLE`` (they
 did not run) and the gateway sends one frame per request from then on.
 
@@ -217,7 +217,9 @@ class Upstream:
         loop = self._loop
         assert loop is not None
         self._pending[gateway_id] = Pending(waiter, slot, client_id, loop.time() + self.timeout_s)
-        self._outbox.append(Queued(route, body, gateway_id, grant.readonly or op in READ_OPS))
+        reads = grant.readonly or op in READ_OPS
+        idem = message.get("idem")
+        self._outbox.append(Queued(route, body, gateway_id, reads, reads or (type(idem) is str and idem != "")))
         return None
 
     def send_now(self) -> None:
@@ -369,10 +371,11 @@ class Upstream:
     def _route_batch(self, index: int, body: bytes) -> None:
         """Route each reply of a batch frame's reply array on its own.
 
-        A read whose reply gave way to ``TOO_LARGE`` because the array was
+        A request whose reply gave way to ``TOO_LARGE`` because the array was
         over the daemon's ``max_frame_bytes`` (the replies of a batch frame
-        are held to it together) is sent again alone: reads change nothing,
-        and its client did not ask for it to share a frame.
+        are held to it together) is sent again alone when that is safe (a read,
+        or a write under an ``idem`` key, which the daemon answers with the
+        result it recorded): its client did not ask for it to share a frame.
         """
         try:
             replies = split_array(body)
@@ -384,7 +387,7 @@ class Upstream:
         if requests is not None and len(requests) != len(replies):
             requests = None
         for slot, reply in enumerate(replies):
-            if requests is not None and requests[slot].reads and crowded_out(reply):
+            if requests is not None and requests[slot].resendable and crowded_out(reply):
                 self.counters["requests.resent_alone"] += 1
                 self._send_frame([requests[slot]], requests[slot].body)
                 continue

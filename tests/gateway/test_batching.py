@@ -139,3 +139,39 @@ def test_reads_crowded_out_of_a_batch_frames_reply_are_sent_again_alone(make_sta
             assert status == 200 and report["gateway"]["counters"]["requests.resent_alone"] == 1
 
     run(body)
+
+
+def test_writes_under_idem_keys_crowded_out_get_their_recorded_results(make_stack: Callable[..., Stack]) -> None:
+    """A write crowded out of a shared reply is sent again alone only under an ``idem`` key: the daemon
+    answers that second send with the result it recorded, so the write is applied once, and the client
+    gets the result it would have got alone."""
+    stack = make_stack(top_level="max_frame_bytes = 3000")
+    inventory = [{"type": f"enchanted_netherite_item_{n:02d}", "count": 1} for n in range(40)]
+
+    async def body() -> None:
+        async with Session(stack.gateway) as session:
+            writer = await session.ws(stack.tokens["writer"])
+            agents = [{"class": "Agent", "name": f"crowded-{n}"} for n in range(4)]
+            for agent in agents:
+                assert (await writer.call("Agent.init", agent, {"inventory": inventory}))["ok"]
+            # Small requests, large replies (each the agent's whole inventory): together over 3,000 bytes.
+            await writer.send([{**request(n, "Agent.inventory.add", agents[n], type="bread", count=1),
+                                "idem": f"bread-{n}"} for n in range(2)])
+            replies = await writer.recv()
+            assert [reply["ok"] for reply in replies] == [True, True], replies
+            for reply in replies:
+                last = reply["result"]["inventory"][-1]
+                assert (last["type"], last["count"]) == ("bread", 1)
+            status, report = await session.health(stack.tokens["admin"])
+            assert status == 200 and report["gateway"]["counters"]["requests.resent_alone"] == 1
+            for agent in agents[:2]:  # applied once: one bread each, though one was sent twice
+                state = (await writer.call("Agent.state", agent, {}))["result"]
+                assert [item["count"] for item in state["inventory"] if item["type"] == "bread"] == [1]
+            # Without a key the gateway cannot tell a second send from a second write, so it does not send one.
+            await writer.send([request(n, "Agent.inventory.add", agents[n], type="bread", count=1)
+                               for n in range(2, 4)])
+            replies = await writer.recv()
+            assert sorted(reply["ok"] for reply in replies) == [False, True], replies
+            assert code_of(next(reply for reply in replies if not reply["ok"])) == "TOO_LARGE"
+
+    run(body)

@@ -68,7 +68,7 @@ def test_a_reply_array_splits_into_each_replys_own_bytes(count: int) -> None:
 
 def test_queued_requests_are_cut_into_frames_of_one_kind_within_the_limits() -> None:
     route = Route(0)
-    queue = [Queued(route, b"w" * 10, n, reads=n in (2, 3, 4)) for n in range(8)]
+    queue = [Queued(route, b"w" * 10, n, reads=n in (2, 3, 4), resendable=n in (2, 3, 4)) for n in range(8)]
     assert [[q.gateway_id for q in frame] for frame in frames_of(queue, 1000, 1000)] == [
         [0, 1], [2, 3, 4], [5, 6, 7]]
     assert [[q.gateway_id for q in frame] for frame in frames_of(queue, 1000, 2)] == [

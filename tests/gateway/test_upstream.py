@@ -1,8 +1,8 @@
 """The upstream pool against a ROUTER of the test's own, where the daemon's answers can be chosen.
 
-A cluster node refuses batch frames with one error for the whole frame
-(docs/cluster.md); the daemon in the other tests does not, so this ROUTER
-answers as a node would.
+A daemon that does not serve batch frames refuses each with one error for
+the whole frame (cluster nodes did, before they served them); today's daemon
+does not, so this ROUTER answers as such a daemon would.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.gateway.conftest import run
 
 WRITER = Grant("t", "write")
 CHEST = {"class": "Chest", "name": "u"}
-REFUSAL = "batch frames are not served in cluster mode; send the requests one by one"
+REFUSAL = "batch frames are not served here; send the requests one by one"
 
 
 class Replies:
@@ -77,7 +77,7 @@ def test_a_daemon_that_refuses_batch_frames_gets_one_frame_per_request_after_the
             for slot in range(3):  # none of them ran: retryable, with the client's own id
                 reply = waiter.got[slot]
                 assert reply["id"] == slot and reply["error"]["code"] == "UNAVAILABLE", reply
-                assert reply["error"]["retryable"] is True and "cluster mode" in reply["error"]["message"]
+                assert reply["error"]["retryable"] is True and "not served here" in reply["error"]["message"]
             assert upstream.batching is False and counters["upstream.batch_frames_refused"] == 1
             after = Replies()
             for slot in range(2):
