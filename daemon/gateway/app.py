@@ -23,6 +23,7 @@ import zmq.asyncio
 from aiohttp import WSMsgType, web
 
 from daemon.errors import ConfigError
+from daemon.gateway import origin
 from daemon.gateway.auth import Authenticator, Grant, bearer
 from daemon.gateway.config import GatewayConfig
 from daemon.gateway.connection import Connection, Outflow
@@ -75,7 +76,8 @@ class Gateway:
 
     def application(self) -> web.Application:
         """The aiohttp application; start the gateway with :meth:`start` first."""
-        app = web.Application(client_max_size=self.config.max_frame_bytes)
+        app = web.Application(client_max_size=self.config.max_frame_bytes,
+                              middlewares=[origin.guard(lambda: self.auth.open)])
         app.router.add_get("/v1/ws", self.websocket)
         app.router.add_post("/v1/call", self.call)
         app.router.add_get("/v1/health", self.health)
