@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 import zmq
 
 from tests.cluster.support import Nodes, call
@@ -98,10 +99,11 @@ def _writer(endpoint: str, side: str, stop: threading.Event, acked: list[str]) -
         count += 1
 
 
+@pytest.mark.timeout(300)
 def test_an_object_moved_back_and_forth_under_writes_from_both_sides_keeps_every_acknowledged_write(
         tmp_path: Path, nodes: Nodes) -> None:
-    """200 handoffs (LODESTONE_CLUSTER_MOVES=1000 for more) while both nodes write to the one object."""
-    moves = int(os.environ.get("LODESTONE_CLUSTER_MOVES", "200"))
+    """1,000 handoffs (LODESTONE_CLUSTER_MOVES to change it) while both nodes write to the one object."""
+    moves = int(os.environ.get("LODESTONE_CLUSTER_MOVES", "1000"))
     audit = {node: tmp_path / f"audit-{node}.jsonl" for node in ("a", "b")}
     a = nodes.start("a", {"LODESTONE_CLUSTER_AUDIT": str(audit["a"])})
     b = nodes.start("b", {"LODESTONE_CLUSTER_AUDIT": str(audit["b"])})
