@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from daemon.model import Request
 from daemon.server.batches import Inbox, encode_batch, is_batch, read_batch
+from daemon.server.envelope import parse
+from daemon.server.typed_envelope import typed_batch
 from schemas.wire import decode, error_reply, ok_reply, request
+from tests.daemon.test_envelope import _ENVELOPES, _pack
 
 LIMIT = 1 << 20
 
@@ -30,6 +36,40 @@ def test_each_element_is_parsed_on_its_own() -> None:
     assert isinstance(slots[1], dict) and slots[1]["id"] is None and "got str" in slots[1]["error"]["message"]
     assert isinstance(slots[2], dict) and "needs an id" in slots[2]["error"]["message"]
     assert slots[3] == Request("x", "storage.get", None, {}, None)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=300)
+@given(st.lists(_ENVELOPES, min_size=1, max_size=4), st.booleans())
+def test_a_frame_read_in_one_call_gives_what_its_elements_give_one_by_one(
+        elements: list[list[tuple[Any, Any]]], usual_first: bool) -> None:
+    """The usual frame is decoded in one call; every frame answers as each element parsed alone would."""
+    packer = msgpack.Packer(use_bin_type=True)
+    packed = [packer.pack_map_header(len(pairs)) + b"".join(_pack(k, packer) + _pack(v, packer) for k, v in pairs)
+              for pairs in elements]
+    if usual_first:  # a frame of usual requests only, as clients send them, takes the one-call path
+        packed = [msgpack.packb(request(i, "storage.put", {"class": "C", "name": "n"}, {"key": "k", "value": [i]}))
+                  for i in range(len(packed))]
+    body = packer.pack_array_header(len(packed)) + b"".join(packed)
+    if usual_first:
+        assert typed_batch(body) is not None
+    slots = read_batch(body, LIMIT, 8)
+    alone = [parse(element, LIMIT, fast=False) for element in packed]
+    assert isinstance(slots, list)
+    assert [type(slot) for slot in slots] == [type(slot) for slot in alone]
+    # Compared as msgpack, where a NaN argument equals itself.
+    assert msgpack.packb(slots, use_bin_type=True) == msgpack.packb(alone, use_bin_type=True)
+
+
+@pytest.mark.parametrize("odd", [{"v": 2}, {"op": ""}, {"id": "x" * 257}, {"idem": ""}, {"idem": "k" * 257}])
+def test_one_odd_request_among_usual_ones_gets_its_own_answer(odd: dict[str, Any]) -> None:
+    """An element the typed envelope decodes but the checks refuse sends the frame element by element."""
+    elements = [request(i, "storage.put", {"class": "C", "name": "n"}, {"key": "k", "value": i}) for i in range(3)]
+    elements[1] = {**elements[1], **odd}
+    body = msgpack.packb(elements)
+    slots = read_batch(body, LIMIT, 8)
+    assert isinstance(slots, list)
+    assert slots == [parse(msgpack.packb(element), LIMIT, fast=False) for element in elements]
+    assert type(slots[1]) is dict and type(slots[0]) is Request
 
 
 def test_a_frame_over_the_limit_is_refused_before_it_is_decoded() -> None:
