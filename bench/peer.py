@@ -24,7 +24,8 @@ figure that says what each system costs whatever the load generator does on a sh
 Lodestone daemon runs with ``heartbeat_s`` at a day, so agents' heartbeat alarms stay out of the
 timed phases. A CPU speed gauge (a bare Python loop) is printed at the start and the end.
 
-Usage: python bench/peer.py [--agents 1000,10000] [--seconds 3] [--rounds 3] [--batch 32] [--out FILE]
+Usage: python bench/peer.py [--agents 1000,10000] [--seconds 3] [--rounds 3] [--batch 32] [--phase move ...]
+       [--out FILE]
 """
 
 from __future__ import annotations
@@ -306,10 +307,11 @@ def run_phase(peer: Peer, w: Agents, phase: str, seconds: float, ctx: Ctx) -> Re
     return r
 
 
-def bench(peers: list[Peer], w: Agents, seconds: float, rounds: int, ctx: Ctx) -> dict[tuple[str, str], Result]:
-    """Every phase, ``rounds`` times, every system in turn within a round (drift hits all alike)."""
+def bench(peers: list[Peer], w: Agents, seconds: float, rounds: int, ctx: Ctx,
+          phases: tuple[str, ...] = PHASES) -> dict[tuple[str, str], Result]:
+    """Each of ``phases``, ``rounds`` times, every system in turn within a round (drift hits all alike)."""
     runs: dict[tuple[str, str], list[Result]] = {}
-    for phase in PHASES:
+    for phase in phases:
         for round_ in range(rounds):
             for peer in peers[round_ % len(peers):] + peers[:round_ % len(peers)]:
                 if (r := run_phase(peer, w, phase, seconds, ctx)) is not None:
@@ -398,6 +400,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="runs of each phase per system; the table has medians")
     ap.add_argument("--batch", type=int, default=32, help="requests per batch frame (Lodestone, floor)")
     ap.add_argument("--out", type=Path, help="also write the markdown report to this file")
+    ap.add_argument("--phase", action="append", choices=PHASES, dest="phases",
+                    help="run this phase (repeat for more); default: every phase")
     ap.add_argument("--listen", help=argparse.SUPPRESS)  # the subscriber process (see Subscriber)
     args = ap.parse_args()
     if args.listen:
@@ -406,6 +410,7 @@ def main() -> int:
         print("redis-server is not on PATH (apt-get install -y redis-server)", file=sys.stderr)
         return 2
     agents = sorted(int(a) for a in args.agents.split(","))
+    phases = tuple(args.phases or PHASES)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up like Ctrl-C
     gauge_start = loop_rate()
     print(f"# Lodestone against Redis\n\n{header('?')}")
@@ -429,7 +434,7 @@ def main() -> int:
                     peers.append(Peer(system, args.batch))
                 for peer in peers:
                     populate(peer, w)
-                for (name, phase), r in bench(peers, w, args.seconds, args.rounds, ctx).items():
+                for (name, phase), r in bench(peers, w, args.seconds, args.rounds, ctx, phases).items():
                     res[(name, n, phase)] = r
     except KeyboardInterrupt:
         print("\ninterrupted; servers stopped")

@@ -53,6 +53,9 @@ class Request(NamedTuple):
 class PlainArgs(dict[str, Any]):
     """Arguments the typed envelope path decoded: plain values only (no binary data, no extension types).
 
+    In a batch frame, a ``storage.put``'s ``value`` comes as its msgpack bytes, an ``Encoded``
+    (daemon/server/typed_envelope.py).
+
     msgspec encodes a plain value into the bytes msgpack makes of it, faster;
     a value that may hold an extension type (msgpack's ``ExtType``, a tuple to
     msgspec) must go through msgpack.

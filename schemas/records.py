@@ -47,7 +47,6 @@ class NewerVersionError(RecordError):
         self.type_name, self.found, self.known = type_name, found, known
 
 
-_ABSENT: Any = object()  # what a fast check sees for a missing field
 
 
 def _unsure(value: Any) -> bool:
@@ -58,7 +57,7 @@ class _Code:
     """Names for the expression of a compiled fast check: constants it uses, and fresh variables."""
 
     def __init__(self) -> None:
-        self.env: dict[str, Any] = {"_ABSENT": _ABSENT}
+        self.env: dict[str, Any] = {}
         self._count = 0
 
     def name(self) -> str:
@@ -71,8 +70,9 @@ class _Code:
         return name
 
 
-# Given the name of a variable and a _Code, the Python expression that is true when it holds a right value.
-Inline = Callable[[str, _Code], str]
+# Given the name of a variable, a _Code and an indent, the Python statements that return False from the
+# compiled check unless the variable holds a right value (a missing field raises KeyError, caught once).
+Block = Callable[[str, _Code, str], list[str]]
 
 
 @dataclass(frozen=True)
@@ -84,28 +84,34 @@ class Kind:
     value is already complete and right, without building a path or changing
     anything. Records are checked on every read and write, so ``fast`` is the
     usual path and ``check`` runs only when it says no. A record shape's
-    ``fast`` is compiled, once, into one expression from the ``inline`` parts
-    of its fields' kinds (a call per field, per list item, would cost several
-    times more); fast checks compare exact types, leaving subclasses (a
-    ``bool`` where an ``int`` goes) to ``check``.
+    ``fast`` is compiled, once, into one function from the ``block`` parts of
+    its fields' kinds: plain statements, fields read by subscript, loops over
+    list items (a call per field, per list item, would cost several times
+    more, and one expression with a generator per list nearly twice as
+    much); fast checks compare exact types, leaving subclasses (a ``bool``
+    where an ``int`` goes) to ``check``.
     """
 
     label: str
     check: Callable[[Any, str], None]
     fast: Callable[[Any], bool] = _unsure
-    inline: Inline | None = None
+    block: Block | None = None
     # The msgspec type of a complete, right value (None: no typed path for this kind).
     typed: Any = None
 
 
-def _inline(kind: Kind, var: str, code: _Code) -> str:
-    return kind.inline(var, code) if kind.inline is not None else f"{code.const(kind.fast)}({var})"
+def _block(kind: Kind, var: str, code: _Code, indent: str) -> list[str]:
+    if kind.block is not None:
+        return kind.block(var, code, indent)
+    return [f"{indent}if not {code.const(kind.fast)}({var}): return False"]
 
 
-def _compiled(kind_inline: Inline) -> Callable[[Any], bool]:
+def _compiled(kind_block: Block) -> Callable[[Any], bool]:
     code = _Code()
+    lines = ["def fast(v):", "    try:", *kind_block("v", code, " " * 8), "    except KeyError:",
+             "        return False", "    return True"]
     # The source is built from the declared fields and kinds, never from data.
-    exec(f"def fast(v):\n    return {kind_inline('v', code)}\n", code.env)
+    exec("\n".join(lines) + "\n", code.env)
     fast: Callable[[Any], bool] = code.env["fast"]
     return fast
 
@@ -118,8 +124,13 @@ def _scalar(label: str, *types: type) -> Kind:
             raise RecordError(f"{path} must be {label}, got {type(value).__name__} {value!r:.40}")
 
     exact = frozenset(types)
-    return Kind(label, check, lambda value: type(value) in exact,
-                lambda var, code: f"type({var}) in {code.const(exact)}", Union[types])  # noqa: UP007
+
+    def block(var: str, code: _Code, indent: str) -> list[str]:
+        if len(types) == 1:  # an identity test is quicker than a set lookup
+            return [f"{indent}if type({var}) is not {code.const(types[0])}: return False"]
+        return [f"{indent}if type({var}) not in {code.const(exact)}: return False"]
+
+    return Kind(label, check, lambda value: type(value) in exact, block, Union[types])  # noqa: UP007
 
 
 INT = _scalar("an integer", int)
@@ -138,8 +149,7 @@ def _is_plain(value: Any) -> bool:
 
 _PLAIN_SCALARS = frozenset((bool, int, float, str, bytes))
 # The fast check takes only plain values here (any value is right; others are encoded the slow way).
-ANY = Kind("any value", lambda value, path: None, _is_plain,
-           lambda var, code: f"{code.const(_is_plain)}({var})", PLAIN_VALUE)
+ANY = Kind("any value", lambda value, path: None, _is_plain, None, PLAIN_VALUE)
 
 
 def list_of(item: Kind) -> Kind:
@@ -151,11 +161,12 @@ def list_of(item: Kind) -> Kind:
         for index, element in enumerate(value):
             item.check(element, f"{path}[{index}]")
 
-    def inline(var: str, code: _Code) -> str:
+    def block(var: str, code: _Code, indent: str) -> list[str]:
         element = code.name()
-        return f"(type({var}) is list and all({_inline(item, element, code)} for {element} in {var}))"
+        return [f"{indent}if type({var}) is not list: return False", f"{indent}for {element} in {var}:",
+                *_block(item, element, code, indent + "    ")]
 
-    return Kind(f"a list of {item.label}", check, _compiled(inline), inline,
+    return Kind(f"a list of {item.label}", check, _compiled(block), block,
                 None if item.typed is None else list[item.typed])  # type: ignore[name-defined]
 
 
@@ -166,10 +177,10 @@ def optional(kind: Kind) -> Kind:
         if value is not None:
             kind.check(value, path)
 
-    def inline(var: str, code: _Code) -> str:
-        return f"({var} is None or {_inline(kind, var, code)})"
+    def block(var: str, code: _Code, indent: str) -> list[str]:
+        return [f"{indent}if {var} is not None:", *_block(kind, var, code, indent + "    ")]
 
-    return Kind(f"{kind.label} or nil", check, lambda value: value is None or kind.fast(value), inline,
+    return Kind(f"{kind.label} or nil", check, lambda value: value is None or kind.fast(value), block,
                 None if kind.typed is None else Union[kind.typed, None])  # noqa: UP007
 
 
@@ -188,19 +199,15 @@ def shape(*fields: Field) -> Kind:
     def check(value: Any, path: str) -> None:
         _check_fields(fields, value, path)
 
-    def inline(var: str, code: _Code) -> str:
-        # As many keys as fields, each present and right: then no key is unknown.
-        terms = [f"type({var}) is dict", f"len({var}) == {len(fields)}"]
+    def block(var: str, code: _Code, indent: str) -> list[str]:
+        # As many keys as fields, each present (else KeyError) and right: then no key is unknown.
+        lines = [f"{indent}if type({var}) is not dict or len({var}) != {len(fields)}: return False"]
         for f in fields:
-            got = f"{var}.get({f.name!r}, _ABSENT)"
-            if _names_once(f.kind):
-                terms.append(_inline(f.kind, got, code))
-            else:  # bind the value first: the expression names it more than once
-                value = code.name()
-                terms.append(f"(({value} := {got}) is not _ABSENT) and {_inline(f.kind, value, code)}")
-        return "(" + " and ".join(terms) + ")"
+            value = code.name()
+            lines += [f"{indent}{value} = {var}[{f.name!r}]", *_block(f.kind, value, code, indent)]
+        return lines
 
-    return Kind("a map of " + ", ".join(f.name for f in fields), check, _compiled(inline), inline,
+    return Kind("a map of " + ", ".join(f.name for f in fields), check, _compiled(block), block,
                 _struct(fields))
 
 
@@ -210,11 +217,6 @@ def _struct(fields: Sequence[Field], header: Sequence[tuple[str, Any, Any]] = ()
         return None
     spec = [*header, *((f"f{index}", f.kind.typed, msgspec.field(name=f.name)) for index, f in enumerate(fields))]
     return msgspec.defstruct("Shape", spec, forbid_unknown_fields=True)
-
-
-def _names_once(kind: Kind) -> bool:
-    """Whether ``kind``'s expression names its variable once (a scalar's does), so it may be given an expression."""
-    return kind.inline is None or kind.inline("X", _Code()).count("X") == 1
 
 
 def _check_fields(fields: Sequence[Field], value: Any, path: str) -> None:

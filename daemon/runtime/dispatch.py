@@ -103,6 +103,9 @@ class Runtime:
         self._refs_bytes = 0
         # Where a turn's calls to other objects go, when a cluster node decides (see Session).
         self.call_policy: CallPolicy | None = None
+        # Whether a notice's topic has a subscriber now (the server sets it; subscriptions change only
+        # between cycles): a turn keeps only the notices someone will be sent. None keeps them all.
+        self.notice_wanted: Callable[[bytes], bool] | None = None
 
     # targets ---------------------------------------------------------------
     def resolve(self, target: Any) -> ObjectRef:
@@ -262,7 +265,7 @@ class Runtime:
 
     def session(self, txn: CycleTransaction, now: int) -> Session:
         """A fresh session (one top-level turn) over ``txn``."""
-        return Session(txn, now, self.classes, self.residents, self.resolve, self.call_policy)
+        return Session(txn, now, self.classes, self.residents, self.resolve, self.call_policy, self.notice_wanted)
 
     def finish(self, txn: CycleTransaction, session: Session, notices: list[Notice]) -> None:
         """The turn finished: apply every object's change set to ``txn``, keep its notices."""

@@ -260,6 +260,12 @@ class ObjectStorage:
         self._check_size(key, encoded, packed)
         self.changes.entries[encoded] = Change(key, packed)
 
+    def put_packed(self, key: str, packed: bytes) -> None:
+        """:meth:`put` of a value given as its msgpack bytes (one whole plain value), stored as they are."""
+        encoded = self._key(key)
+        self._check_size(key, encoded, packed)
+        self.changes.entries[encoded] = Change(key, packed)
+
     def put_many(self, entries: Mapping[str, Any]) -> None:
         """Store every pair (at most 128), or none if any pair is invalid."""
         if not isinstance(entries, Mapping):

@@ -142,7 +142,9 @@ def storage_get(store: ObjectStorage, args: dict[str, Any]) -> Any:
 def storage_put(store: ObjectStorage, args: dict[str, Any]) -> Any:
     if _one_of("storage.put", args, "key", "entries") == "key":
         value = _need("storage.put", args, "value")
-        if type(args) is PlainArgs:  # decoded by the typed path: msgspec makes the same bytes, sooner
+        if type(value) is Encoded:  # a batch frame's plain value, encoded as it was read (server/typed_envelope.py)
+            store.put_packed(args["key"], value.data)
+        elif type(args) is PlainArgs:  # decoded by the typed path: msgspec makes the same bytes, sooner
             store.put_plain(args["key"], value)
         else:
             store.put(args["key"], value)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 import msgspec
 
 from daemon.model import Request
 from daemon.server.envelope import parse
+from daemon.server.typed_envelope import typed_batch
 from schemas.wire import ErrorCode, decode, encode, error_reply
 
 Slot = Request | dict[str, Any]
@@ -47,6 +48,9 @@ def read_batch(body: bytes, max_frame_bytes: int, max_requests: int) -> list[Slo
         refused = parse(body, max_frame_bytes)
         assert isinstance(refused, dict)
         return refused
+    typed = typed_batch(body)  # the usual frame, in one call; any other is read element by element
+    if typed is not None and len(typed) <= max_requests:
+        return cast(list[Slot], typed)
     try:
         elements: list[bytes] = [bytes(raw) for raw in _ELEMENTS.decode(body)]
     except (msgspec.DecodeError, msgspec.ValidationError):

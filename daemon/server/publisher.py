@@ -86,6 +86,10 @@ class Publisher:
             elif message[:1] == b"\x00":
                 self.subscriptions.unsubscribe(message[1:])
 
+    def wants(self, topic: bytes) -> bool:
+        """Whether a message on ``topic`` would be sent to some subscriber now."""
+        return bool(self.subscriptions) and self.subscriptions.wanted(topic)
+
     def publish(self, result: CycleResult) -> None:
         """Send the cycle's change events and notices that some subscriber wants."""
         wanted = self.subscriptions.wanted

@@ -124,6 +124,7 @@ class Server:
         self._monitors = [self._connections.watch(router), self._connections.watch(pub)]
         subscriptions = Subscriptions(self.config.max_subscriptions, self.counters)
         self._publisher = Publisher(pub, subscriptions, self.config.pub_buffer_bytes, self.counters, self._encoder)
+        self.runtime.notice_wanted = self._publisher.wants  # turns drop the notices no one would be sent
         return (
             router.getsockopt_string(zmq.LAST_ENDPOINT),
             pub.getsockopt_string(zmq.LAST_ENDPOINT),
@@ -208,6 +209,7 @@ class Server:
         if self.curve is not None:
             self.curve.stop()
         self._publisher = None
+        self.runtime.notice_wanted = None
         if self._saved_handlers:
             signal.set_wakeup_fd(-1)
             for signum, handler in self._saved_handlers.items():

@@ -11,17 +11,27 @@ wrong) returns ``None`` and is left to the
 check-by-check path, which decides and words the refusal. Because nothing
 accepted here nests deeper than a few levels, the depth limit the slow path
 enforces holds here by construction.
+
+:func:`typed_batch` reads a whole batch frame the same way, with one
+difference: the ``value`` of a ``storage.put`` comes as the msgpack bytes
+the put would store (:class:`~schemas.wire.Encoded`, made by the encoder the
+put uses, so the stored bytes are the same), encoded as soon as it is
+decoded. Its objects are then freed at once, while the CPU's cache still
+holds them; kept until the cycle ends, after the commit has written its
+pages, freeing them cost about 2 us more per put than the encoding itself.
+(Single frames keep their decoded values: a cluster node forwards those.)
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Union
 
 import msgspec
 
 from daemon.model import PlainArgs, Request
 from schemas.plain import PLAIN_DEPTH, PLAIN_VALUE
-from schemas.wire import SUPPORTED_VERSIONS
+from schemas.wire import SUPPORTED_VERSIONS, Encoded
 
 MAX_REQUEST_ID_CHARS = 256
 MAX_IDEM_BYTES = 256
@@ -42,6 +52,9 @@ class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _DECODER = msgspec.msgpack.Decoder(_Envelope)
+_BATCH_DECODER = msgspec.msgpack.Decoder(list[_Envelope])
+# The encoder storage.put uses for plain values (daemon/runtime/object_storage.py): the same bytes.
+_ENCODER = msgspec.msgpack.Encoder()
 
 
 def typed_request(body: bytes) -> Request | None:
@@ -50,6 +63,35 @@ def typed_request(body: bytes) -> Request | None:
         envelope = _DECODER.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
+    return _checked(envelope)
+
+
+def typed_batch(body: bytes) -> list[Request] | None:
+    """The requests of the batch frame ``body`` if every element is a well-formed usual one, decoded in one call.
+
+    ``None`` (an element :func:`typed_request` would not take, or no element
+    at all) leaves the frame to be read element by element. Each request is
+    the one :func:`typed_request` gives for its element's bytes, but for the
+    value of a ``storage.put``, which comes encoded (see the module docstring).
+    """
+    try:
+        envelopes = _BATCH_DECODER.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    requests: list[Request] = []
+    for envelope in envelopes:
+        request = _checked(envelope)
+        if request is None:
+            return None
+        if request.op == "storage.put" and "value" in request.args:
+            args = request.args
+            with contextlib.suppress(TypeError, OverflowError, msgspec.EncodeError):  # the put's path words it
+                args["value"] = Encoded(_ENCODER.encode(args["value"]))
+        requests.append(request)
+    return requests or None
+
+
+def _checked(envelope: _Envelope) -> Request | None:
     request_id, idem = envelope.id, envelope.idem
     if (
         envelope.v in SUPPORTED_VERSIONS

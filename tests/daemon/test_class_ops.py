@@ -118,6 +118,26 @@ def test_notices_are_published_only_for_turns_that_commit(wallets: Runtime) -> N
     assert result.notices[0][1] == {"balance": 1}
 
 
+def test_a_turn_keeps_only_the_notices_someone_would_be_sent(wallets: Runtime) -> None:
+    """The server says which topics have a subscriber; the others are dropped as the turn publishes them."""
+    from daemon.model import Request
+
+    asked: list[bytes] = []
+
+    def wanted(topic: bytes) -> bool:
+        asked.append(topic)
+        return topic.startswith(b"wallet.bo")
+
+    wallets.notice_wanted = wanted
+    result = wallets.run_cycle([Request(1, "Wallet.deposit", wallet("ann"), {"amount": 1}, None),
+                                Request(2, "Wallet.deposit", wallet("bob"), {"amount": 2}, None)])
+    assert asked == [b"wallet.ann", b"wallet.bob"]
+    assert result.notices == [(b"wallet.bob", {"balance": 2})]
+    wallets.notice_wanted = None  # no server: every notice is kept
+    result = wallets.run_cycle([Request(3, "Wallet.deposit", wallet("ann"), {"amount": 1}, None)])
+    assert result.notices == [(b"wallet.ann", {"balance": 2})]
+
+
 @pytest.mark.parametrize(
     ("op_name", "target", "code"),
     [

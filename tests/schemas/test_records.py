@@ -138,6 +138,18 @@ def test_the_fast_check_never_passes_what_the_full_check_would_change_or_refuse(
     assert checked > 100
 
 
+def test_the_fast_check_takes_every_right_record() -> None:
+    """Optional fields nil or set, lists empty or not: a right record never takes the slow path."""
+    current = AGENT_STATE.decode(fixture(4))
+    items = [{"type": "bread", "count": 5, "slot": None}, {"type": "oak_log", "count": 1, "slot": 3}]
+    no_tasks: list[dict[str, Any]] = []
+    for inventory in ([], items):
+        for tasks in (no_tasks, current["tasks"]):
+            right = {**current, "inventory": inventory, "tasks": tasks}
+            assert AGENT_STATE.validate(right) == right
+            assert AGENT_STATE._current_is_complete(right), (inventory, tasks)
+
+
 def _outcome(action: Any) -> Any:
     """What ``action()`` gives (decoded, if bytes), or the type of the error it raises."""
     try:
