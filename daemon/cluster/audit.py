@@ -16,6 +16,7 @@ from daemon.cluster.directory import Directory
 from daemon.errors import LodestoneError
 from daemon.model import ObjectRef, Request
 from daemon.runtime import CycleResult
+from schemas.wire import Encoded, decode
 
 
 class Audit:
@@ -45,8 +46,16 @@ class Audit:
         """Write a line per acknowledged ``storage.put`` of the cycle (called when its replies go out)."""
         for index, (request, object_id, epoch) in enumerate(self._tagged):
             if object_id and result.replies[index].get("ok"):
-                self._file.write(json.dumps([time.time_ns(), self._node, object_id, epoch, request.args]) + "\n")
+                line = [time.time_ns(), self._node, object_id, epoch, request.args]
+                self._file.write(json.dumps(line, default=_plain) + "\n")
         self._file.flush()
 
     def close(self) -> None:
         self._file.close()
+
+
+def _plain(value: object) -> Any:
+    """A put's value that came encoded (a batch frame's), decoded for the log."""
+    if type(value) is Encoded:
+        return decode(value.data)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -21,7 +21,7 @@ from daemon.cluster.moves import Moves, Waiting
 from daemon.cluster.records import Owner
 from daemon.errors import Unavailable, to_wire
 from daemon.model import ObjectRef, Request
-from schemas.wire import decode, encode
+from schemas.wire import decode, encode, encode_value
 
 RPC_TIMEOUT_S = 5.0
 # An export request older than this is dropped by the owner (one that sat queued while the owner was
@@ -61,7 +61,9 @@ class Peers:
         seq = next(self._seq)
         inner = {"op": request.op, "target": request.target, "args": request.args, "idem": request.idem,
                  "readonly": request.readonly}
-        body = encode({"v": 1, "id": seq, "op": "cluster.forward", "args": {"token": self._token, "request": inner}})
+        # encode_value: a put's value may come encoded already (a batch frame's), and goes as those bytes.
+        body = encode_value({"v": 1, "id": seq, "op": "cluster.forward",
+                             "args": {"token": self._token, "request": inner}}).data
         self._rpcs[seq] = _Rpc("forward", ref.id, time.monotonic(), envelope, request.id, node)
         self._courier.send(self._directory.nodes[node].rpc, seq, body)
         self._counters["cluster.forwards"] += 1

@@ -19,7 +19,8 @@ put uses, so the stored bytes are the same), encoded as soon as it is
 decoded. Its objects are then freed at once, while the CPU's cache still
 holds them; kept until the cycle ends, after the commit has written its
 pages, freeing them cost about 2 us more per put than the encoding itself.
-(Single frames keep their decoded values: a cluster node forwards those.)
+A cluster node that forwards such a put sends its value as those bytes
+(``schemas.wire.encode_value``). Single frames keep their decoded values.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 import uuid
@@ -106,6 +107,25 @@ def test_a_batch_mixing_local_moved_and_forwarded_objects_replies_in_array_order
     assert counters["cluster.handoffs_in"] == 1 and counters["cluster.forwards"] == 2
     assert (owner_of(nodes, a.rpc, STEVE), owner_of(nodes, a.rpc, FOREMAN)) == ("b", "a")
     assert ok(call(a.rpc, "storage.get", FOREMAN, {"key": "n"}))["value"] == 2
+
+
+def test_a_well_formed_batch_forwards_its_puts_values_whole(nodes: Nodes, tmp_path: Path) -> None:
+    """Every element well formed, so the frame is read in one pass with the puts' values encoded
+    already; a forwarded put must still carry its value (nested, as stored) to the owner, and the
+    node's audit log must still record it."""
+    audit = tmp_path / "audit-b.jsonl"
+    a, b = nodes.start("a"), nodes.start("b", {"LODESTONE_CLUSTER_AUDIT": str(audit)})
+    ok(call(a.rpc, "storage.put", FOREMAN, {"key": "n", "value": 1}))  # home, owned by a: forwarded from b
+    wait_for(lambda: knows(b.rpc, "a", 1))
+    value = {"goal": "iron", "places": [[1, 64, -3], [2.5, 70, 9]], "note": "caf\u00e9"}
+    replies = batch(b.rpc, [element(1, "storage.put", FOREMAN, key="plan", value=value), element(2, "ping"),
+                            element(3, "storage.put", {"class": "Steve", "name": "b-local"}, key="k", value=value)])
+    assert [reply["ok"] for reply in replies] == [True, True, True], replies
+    assert ok(call(b.rpc, "stats"))["counters"]["cluster.forwards"] == 1
+    assert ok(call(a.rpc, "storage.get", FOREMAN, {"key": "plan"})) == {"found": True, "value": value}
+    assert ok(call(b.rpc, "ping"))  # the node is still serving
+    logged = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [entry[4] for entry in logged if entry[4].get("key") == "k"] == [{"key": "k", "value": value}]
 
 
 def test_a_node_that_cannot_renew_its_lease_refuses_each_element_of_a_write_batch(
