@@ -285,8 +285,10 @@ class Connection:
         wake, loop, protocol = self._wake, asyncio.get_running_loop(), self._protocol
         try:
             while not self.closed:
-                wake.clear()
                 await wake.wait()
+                # Cleared before the flush below, not after: a flush that fills the socket again sets it, and
+                # the frames it leaves must be written on the next drain, not when another frame comes.
+                wake.clear()
                 while protocol.writing_paused and not self.closed:
                     self.sending_since = loop.time()
                     await protocol._drain_helper()
