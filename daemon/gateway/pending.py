@@ -3,9 +3,10 @@
 Each request sent has a :class:`Pending` entry (by gateway id) naming its
 :class:`Waiter`. Each batch frame sent is kept in :class:`SentBatches` until
 its reply array comes (by the gateway id of its first request), so that a
-frame refused whole, whose one error names no id, can be matched to the
-oldest batch frame of its socket: the daemon takes a socket's frames in the
-order they were sent.
+frame refused whole, whose one error names no id, can be told apart from
+the others. It can be matched to a frame only when its socket has one
+outstanding: the daemon refuses a frame at once but answers the frames it
+accepted after their commit, so replies do not come in send order.
 """
 
 from __future__ import annotations
@@ -64,10 +65,13 @@ class SentBatches:
         """Whether a batch frame sent on ``socket`` waits for its reply."""
         return bool(self._sockets[socket])
 
-    def refused(self, socket: int) -> list[Queued]:
-        """The oldest batch frame of ``socket``, which the daemon refused whole (:meth:`any` must hold)."""
+    def refused(self, socket: int) -> list[list[Queued]]:
+        """Every batch frame of ``socket`` waiting for its reply, oldest first, now forgotten: the daemon
+        refused one of them whole, and only when there is one can it be told which."""
         frames = self._sockets[socket]
-        return frames.pop(next(iter(frames)))[0]
+        outstanding = [sent[0] for sent in frames.values()]
+        frames.clear()
+        return outstanding
 
     def forget(self, now: float) -> None:
         """Drop the frames that will never be answered (the daemon went away); their requests have timed out."""
