@@ -11,9 +11,9 @@ accepted after their commit, so replies do not come in send order.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
-from daemon.gateway.batching import Queued
+from daemon.gateway.batching import Queued, Route
 
 
 class Waiter(Protocol):
@@ -30,15 +30,19 @@ class Waiter(Protocol):
 
 
 class Pending:
-    """A request sent and not answered yet: who waits, in which slot, with which id, until when."""
+    """A request sent and not answered yet: who waits, in which slot, with which id, until when; its
+    client's route and its target (to tell whether a later request of that client is on the same object)."""
 
-    __slots__ = ("client_id", "deadline", "slot", "waiter")
+    __slots__ = ("client_id", "deadline", "route", "slot", "target", "waiter")
 
-    def __init__(self, waiter: Waiter, slot: int, client_id: bytes, deadline: float) -> None:
+    def __init__(self, waiter: Waiter, slot: int, client_id: bytes, deadline: float, route: Route,
+                 target: Any) -> None:
         self.waiter = waiter
         self.slot = slot
         self.client_id = client_id
         self.deadline = deadline
+        self.route = route
+        self.target = target
 
 
 class SentBatches:

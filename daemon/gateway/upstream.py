@@ -51,6 +51,7 @@ from daemon.gateway.frames import (
     FIRST_GATEWAY_ID,
     batch_frame,
     crowded_out,
+    crowded_reply,
     decode_reply,
     error_frame,
     good_id,
@@ -219,7 +220,8 @@ class Upstream:
                                f"request is {len(body)} bytes; the daemon takes at most {self.daemon_max_frame}")
         loop = self._loop
         assert loop is not None
-        self._pending[gateway_id] = Pending(waiter, slot, client_id, loop.time() + self.timeout_s)
+        self._pending[gateway_id] = Pending(waiter, slot, client_id, loop.time() + self.timeout_s, route,
+                                            message.get("target"))
         reads = grant.readonly or op in READ_OPS
         idem = message.get("idem")
         self._outbox.append(Queued(route, body, gateway_id, reads, reads or (type(idem) is str and idem != "")))
@@ -379,6 +381,9 @@ class Upstream:
         are held to it together) is sent again alone when that is safe (a read,
         or a write under an ``idem`` key, which the daemon answers with the
         result it recorded): its client did not ask for it to share a frame.
+        It is not sent again when its client has later requests on the same
+        object in flight (see :meth:`_overtaken`): it gets a retryable
+        ``TOO_LARGE`` instead, so the client's order holds.
         """
         try:
             replies = split_array(body)
@@ -391,11 +396,31 @@ class Upstream:
             requests = None
         for slot, reply in enumerate(replies):
             if requests is not None and requests[slot].resendable and crowded_out(reply):
-                self.counters["requests.resent_alone"] += 1
-                self._send_frame([requests[slot]], requests[slot].body)
-                continue
+                if not self._overtaken(requests[slot], requests):
+                    self.counters["requests.resent_alone"] += 1
+                    self._send_frame([requests[slot]], requests[slot].body)
+                    continue
+                self.counters["requests.crowded_out"] += 1
+                reply = crowded_reply(reply)
             self._route(reply, -1)
         self._check_sent()
+
+    def _overtaken(self, queued: Queued, frame: list[Queued]) -> bool:
+        """Whether ``queued``, sent again alone now, would run after a later request of its client on the
+        same object (its reply coming after that one's, or reading what that one wrote).
+
+        A later request is one sent after it that still waits, except its fellows of one client batch in
+        the same ``frame``: they ran before it, and their replies go back in one array with its.
+        """
+        entry = self._pending.get(queued.gateway_id)
+        if entry is None:
+            return False
+        fellows = {request.gateway_id for request in frame} if entry.slot >= 0 else set()
+        for gateway_id, later in self._pending.items():  # rare (a crowded-out reply): a scan will do
+            if (gateway_id > queued.gateway_id and later.route is entry.route and later.target == entry.target
+                    and not (later.waiter is entry.waiter and gateway_id in fellows)):
+                return True
+        return False
 
     def _refused(self, index: int, reply: bytes) -> None:
         """A batch frame refused whole (its reply is one error); which one is known only if one is outstanding.
