@@ -85,3 +85,21 @@ class SentBatches:
                 if frames[first][1] > now:
                     break
                 del frames[first]
+
+
+def overtaken(pending: dict[int, Pending], queued: Queued, frame: list[Queued]) -> bool:
+    """Whether ``queued``, sent again alone now, would run after a later request of its client on the
+    same object (its reply coming after that one's, or reading what that one wrote).
+
+    A later request is one sent after it that still waits in ``pending``, except its fellows of one
+    client batch in the same ``frame``: they ran before it, and their replies go back in one array with its.
+    """
+    entry = pending.get(queued.gateway_id)
+    if entry is None:
+        return False
+    fellows = {request.gateway_id for request in frame} if entry.slot >= 0 else set()
+    for gateway_id, later in pending.items():  # rare (a crowded-out reply): a scan will do
+        if (gateway_id > queued.gateway_id and later.route is entry.route and later.target == entry.target
+                and not (later.waiter is entry.waiter and gateway_id in fellows)):
+            return True
+    return False

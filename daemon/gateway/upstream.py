@@ -63,7 +63,7 @@ from daemon.gateway.frames import (
     unavailable,
     with_client_id,
 )
-from daemon.gateway.pending import Pending, SentBatches, Waiter
+from daemon.gateway.pending import Pending, SentBatches, Waiter, overtaken
 from schemas.wire import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -382,7 +382,7 @@ class Upstream:
         or a write under an ``idem`` key, which the daemon answers with the
         result it recorded): its client did not ask for it to share a frame.
         It is not sent again when its client has later requests on the same
-        object in flight (see :meth:`_overtaken`): it gets a retryable
+        object in flight (see :func:`overtaken`): it gets a retryable
         ``TOO_LARGE`` instead, so the client's order holds.
         """
         try:
@@ -396,7 +396,7 @@ class Upstream:
             requests = None
         for slot, reply in enumerate(replies):
             if requests is not None and requests[slot].resendable and crowded_out(reply):
-                if not self._overtaken(requests[slot], requests):
+                if not overtaken(self._pending, requests[slot], requests):
                     self.counters["requests.resent_alone"] += 1
                     self._send_frame([requests[slot]], requests[slot].body)
                     continue
@@ -404,23 +404,6 @@ class Upstream:
                 reply = crowded_reply(reply)
             self._route(reply, -1)
         self._check_sent()
-
-    def _overtaken(self, queued: Queued, frame: list[Queued]) -> bool:
-        """Whether ``queued``, sent again alone now, would run after a later request of its client on the
-        same object (its reply coming after that one's, or reading what that one wrote).
-
-        A later request is one sent after it that still waits, except its fellows of one client batch in
-        the same ``frame``: they ran before it, and their replies go back in one array with its.
-        """
-        entry = self._pending.get(queued.gateway_id)
-        if entry is None:
-            return False
-        fellows = {request.gateway_id for request in frame} if entry.slot >= 0 else set()
-        for gateway_id, later in self._pending.items():  # rare (a crowded-out reply): a scan will do
-            if (gateway_id > queued.gateway_id and later.route is entry.route and later.target == entry.target
-                    and not (later.waiter is entry.waiter and gateway_id in fellows)):
-                return True
-        return False
 
     def _refused(self, index: int, reply: bytes) -> None:
         """A batch frame refused whole (its reply is one error); which one is known only if one is outstanding.
