@@ -43,6 +43,8 @@ _EVENT = True
 # One write to a client's socket takes frames up to about this many bytes: while the client reads, the
 # socket's buffer holds no more than its high-water mark and one such write.
 _WRITE_BYTES = 64 * 1024
+# Whether a writer has failed in a way not foreseen (logged with its traceback the first time only).
+_writer_failure_logged = False
 
 
 class Outflow:
@@ -285,8 +287,10 @@ class Connection:
         wake, loop, protocol = self._wake, asyncio.get_running_loop(), self._protocol
         try:
             while not self.closed:
-                wake.clear()
                 await wake.wait()
+                # Cleared before the flush below, not after: a flush that fills the socket again sets it, and
+                # the frames it leaves must be written on the next drain, not when another frame comes.
+                wake.clear()
                 while protocol.writing_paused and not self.closed:
                     self.sending_since = loop.time()
                     await protocol._drain_helper()
@@ -294,6 +298,12 @@ class Connection:
                 self.flush()
         except (ConnectionError, RuntimeError):  # the client went away mid-write
             self.abort(None)
+        except Exception:  # e.g. aiohttp without the internals used here: a dead writer would stall the client
+            global _writer_failure_logged
+            if not _writer_failure_logged:
+                _writer_failure_logged = True
+                log.exception("a connection's writer failed; closing such connections (logged once)")
+            self.abort("connections.closed.writer_failed")
 
     def check_writes(self, now: float) -> None:
         """Cut the client off if one write has waited ``write_timeout_s`` (it stopped reading)."""

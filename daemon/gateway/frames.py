@@ -93,6 +93,17 @@ def crowded_out(reply: bytes) -> bool:
             and str(error.get("message", "")).startswith(_CROWDED_TEXT))
 
 
+def crowded_reply(reply: bytes) -> bytes:
+    """The reply to a request crowded out of a batch reply (see :func:`crowded_out`) and not sent again:
+    ``TOO_LARGE`` as the daemon said, but retryable, since alone its reply may well fit."""
+    message = decode(reply)
+    return encode(error_reply(message.get("id"), ErrorCode.TOO_LARGE, (
+        f"{message['error'].get('message')}; it shared a batch frame with other requests and was not sent "
+        "again alone, since requests its client sent later on the same object are in flight: send it again "
+        "(a write with the same idem key: it ran, and the daemon answers with the result it recorded)"),
+        True))
+
+
 def error_frame(client_id: bytes | None, code: str, message: str, retryable: bool = False) -> bytes:
     """An error reply; ``client_id`` is the request's id in msgpack, None when it could not be read."""
     body: bytes = encode(error_reply(None, code, message, retryable))

@@ -21,8 +21,11 @@ travelled. Requests that only read (known read ops, or a read token's) are
 never put in one batch frame with requests that may write: the daemon
 answers a batch frame once all of it may be answered, and reads would wait
 for the writes' commit. A daemon that refuses batch frames whole
-answers one with a single error: those requests get ``UNAVAILABLE`` (they
-did not run) and the gateway sends one frame per request from then on.
+answers one with a single error, which names no request: when it was the
+socket's only batch frame outstanding, those requests get ``UNAVAILABLE``
+(they did not run); otherwise the daemon may be about to commit the others,
+and every outstanding batch frame's requests get ``INTERNAL`` (outcome
+unknown, not retryable). The gateway sends one frame per request from then on.
 
 The pool's sockets are plain (not ``zmq.asyncio``) sockets watched with the
 loop's ``add_reader``: a wakeup drains every reply that is ready, and a send is
@@ -48,6 +51,7 @@ from daemon.gateway.frames import (
     FIRST_GATEWAY_ID,
     batch_frame,
     crowded_out,
+    crowded_reply,
     decode_reply,
     error_frame,
     good_id,
@@ -59,7 +63,7 @@ from daemon.gateway.frames import (
     unavailable,
     with_client_id,
 )
-from daemon.gateway.pending import Pending, SentBatches, Waiter
+from daemon.gateway.pending import Pending, SentBatches, Waiter, overtaken
 from schemas.wire import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -216,7 +220,8 @@ class Upstream:
                                f"request is {len(body)} bytes; the daemon takes at most {self.daemon_max_frame}")
         loop = self._loop
         assert loop is not None
-        self._pending[gateway_id] = Pending(waiter, slot, client_id, loop.time() + self.timeout_s)
+        self._pending[gateway_id] = Pending(waiter, slot, client_id, loop.time() + self.timeout_s, route,
+                                            message.get("target"))
         reads = grant.readonly or op in READ_OPS
         idem = message.get("idem")
         self._outbox.append(Queued(route, body, gateway_id, reads, reads or (type(idem) is str and idem != "")))
@@ -376,6 +381,9 @@ class Upstream:
         are held to it together) is sent again alone when that is safe (a read,
         or a write under an ``idem`` key, which the daemon answers with the
         result it recorded): its client did not ask for it to share a frame.
+        It is not sent again when its client has later requests on the same
+        object in flight (see :func:`overtaken`): it gets a retryable
+        ``TOO_LARGE`` instead, so the client's order holds.
         """
         try:
             replies = split_array(body)
@@ -388,15 +396,25 @@ class Upstream:
             requests = None
         for slot, reply in enumerate(replies):
             if requests is not None and requests[slot].resendable and crowded_out(reply):
-                self.counters["requests.resent_alone"] += 1
-                self._send_frame([requests[slot]], requests[slot].body)
-                continue
+                if not overtaken(self._pending, requests[slot], requests):
+                    self.counters["requests.resent_alone"] += 1
+                    self._send_frame([requests[slot]], requests[slot].body)
+                    continue
+                self.counters["requests.crowded_out"] += 1
+                reply = crowded_reply(reply)
             self._route(reply, -1)
         self._check_sent()
 
     def _refused(self, index: int, reply: bytes) -> None:
-        """A batch frame refused whole (its reply is one error): none of it ran, so each gets UNAVAILABLE."""
-        requests = self._batches.refused(index)
+        """A batch frame refused whole (its reply is one error); which one is known only if one is outstanding.
+
+        With one, none of its requests ran: each gets ``UNAVAILABLE``. With
+        more, the daemon may have accepted all but the refused one and be
+        about to commit them: every request of every outstanding frame of the
+        socket gets a not retryable error saying its outcome is unknown, and
+        their later replies are dropped as late.
+        """
+        frames = self._batches.refused(index)
         try:
             error = decode_reply(reply).get("error")
             reason = error.get("message") if isinstance(error, dict) else None
@@ -406,9 +424,24 @@ class Upstream:
             self.batching = False
             log.warning("the daemon refused a batch frame (%s); sending one frame per request from now on", reason)
         self.counters["upstream.batch_frames_refused"] += 1
-        for queued in requests:
-            self._answer(queued.gateway_id, f"the daemon refused the frame this request travelled in ({reason}); "
-                         "nothing ran, retry")
+        if len(frames) == 1:
+            for queued in frames[0]:
+                self._answer(queued.gateway_id, f"the daemon refused the frame this request travelled in ({reason}); "
+                             "nothing ran, retry")
+            return
+        self.counters["upstream.batch_frames_unknown"] += len(frames)
+        for requests in frames:
+            for queued in requests:
+                self._unknown(queued.gateway_id, (
+                    f"the daemon refused one of the {len(frames)} batch frames outstanding with this request's "
+                    f"({reason}) and the gateway cannot tell which: this request may or may not have run; one "
+                    "with an idem key may be sent again safely"))
+
+    def _unknown(self, gateway_id: int, message: str) -> None:
+        """Answer a request whose outcome cannot be known INTERNAL (not retryable), if it still waits."""
+        entry = self._pending.pop(gateway_id, None)  # its reply, if it comes, is then late
+        if entry is not None and not entry.waiter.gone:
+            entry.waiter.settle(entry.slot, error_frame(entry.client_id, ErrorCode.INTERNAL, message))
 
     def _route(self, reply: bytes, index: int) -> None:
         """Hand a reply to its waiter; ``index`` is the socket of a reply that is a frame of its own, else -1."""

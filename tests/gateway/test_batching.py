@@ -175,3 +175,32 @@ def test_writes_under_idem_keys_crowded_out_get_their_recorded_results(make_stac
             assert code_of(next(reply for reply in replies if not reply["ok"])) == "TOO_LARGE"
 
     run(body)
+
+
+def test_a_read_crowded_out_is_not_sent_again_past_its_clients_later_write(make_stack: Callable[..., Stack]) -> None:
+    """Sent again alone, a crowded-out read would run after the write its client sent later on the same
+    object (reading what that wrote, its reply after that one's): it gets a retryable TOO_LARGE instead."""
+    stack = make_stack(top_level="max_frame_bytes = 3000")
+
+    async def body() -> None:
+        async with Session(stack.gateway) as session:
+            writer = await session.ws(stack.tokens["writer"])
+            for key in ("a", "b"):
+                assert (await writer.call("storage.put", CHEST, {"key": key, "value": key * 2000}))["ok"]
+            # [get a, get b] travel as one batch frame whose reply is over 3,000 bytes; the put as another frame.
+            await writer.send([request(1, "storage.get", CHEST, key="a"), request(2, "storage.get", CHEST, key="b"),
+                               request(3, "storage.put", CHEST, key="a", value="later")])
+            replies = await writer.recv()
+            assert not all(reply["ok"] for reply in replies[:2]), replies  # sent again, get a read "later"
+            crowded = next(reply for reply in replies[:2] if not reply["ok"])
+            assert code_of(crowded) == "TOO_LARGE" and crowded["error"]["retryable"] is True, replies
+            assert "was not sent again alone" in crowded["error"]["message"]
+            fitted = next(reply for reply in replies[:2] if reply["ok"])
+            assert fitted["result"]["value"] in ("a" * 2000, "b" * 2000)  # what it held before the put
+            assert replies[2]["ok"], replies
+            status, report = await session.health(stack.tokens["admin"])
+            counters = report["gateway"]["counters"]
+            assert status == 200 and counters.get("requests.resent_alone", 0) == 0
+            assert counters["requests.crowded_out"] == 1
+
+    run(body)

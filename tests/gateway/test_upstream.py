@@ -97,3 +97,49 @@ def test_a_daemon_that_refuses_batch_frames_gets_one_frame_per_request_after_the
             context.term()
 
     run(body)
+
+
+def test_a_refusal_with_two_batch_frames_outstanding_is_charged_to_neither() -> None:
+    """The daemon refuses a frame at once but answers the frames it accepted after their commit: with
+    B1 accepted (not answered yet) and B2 refused, the refusal cannot say which frame it was for."""
+
+    async def body() -> None:
+        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        router = context.socket(zmq.ROUTER)
+        router.setsockopt(zmq.RCVTIMEO, 10_000)
+        port = router.bind_to_random_port("tcp://127.0.0.1")
+        counters: Counter[str] = Counter()
+        upstream = Upstream(f"tcp://127.0.0.1:{port}", 1, 10.0, 1 << 20, counters)
+        upstream.start(context)
+        try:
+            assert await upstream.connected(10)
+            waiter, route = Replies(), Route(0)
+            frames: list[tuple[list[bytes], Any]] = []
+            for first, count in ((0, 3), (3, 2)):  # B1: slots 0-2, B2: slots 3-4, each a batch frame
+                for slot in range(first, first + count):
+                    message = {"v": 1, "id": slot, "op": "storage.put", "target": CHEST,
+                               "args": {"key": "k", "value": slot}}
+                    assert upstream.forward(message, WRITER, waiter, slot, route, True) is None
+                upstream.send_soon()
+                frames.append(await take(router))
+            (b1_envelope, b1), (b2_envelope, b2) = frames
+            assert [request["args"]["value"] for request in b1] == [0, 1, 2]
+            assert [request["args"]["value"] for request in b2] == [3, 4]
+            router.send_multipart([*b2_envelope, encode(error_reply(None, "TOO_LARGE", "a batch of 2 requests"))])
+            await waiter.wait_for(5)
+            for slot in range(5):  # B1 may commit yet: nobody may be told that nothing ran
+                reply = waiter.got[slot]
+                assert reply["id"] == slot and reply["error"]["code"] == "INTERNAL", reply
+                assert reply["error"]["retryable"] is False, reply
+                assert "may or may not have run" in reply["error"]["message"], reply
+            assert counters["upstream.batch_frames_refused"] == 1
+            router.send_multipart([*b1_envelope, msgpack.packb([ok_reply(request["id"], None) for request in b1])])
+            while counters["replies.late"] < 3:  # B1's replies, after their requests were answered
+                await asyncio.sleep(0.01)  # bounded by run()'s timeout
+            assert len(waiter.got) == 5 and upstream.in_flight == 0
+        finally:
+            await upstream.close()
+            router.close(linger=0)
+            context.term()
+
+    run(body, timeout=30)
