@@ -6,14 +6,17 @@
    each, for ``--seconds``; meanwhile every agent's alarm sends a heartbeat to the Foreman every
    ``--heartbeat-s``. Requests are built before the clock starts and sent open-loop on a schedule
    over ``--conns`` DEALER sockets with no limit on requests in flight; latency is from send to
-   reply, per op. "dropped" counts requests without a reply (or with an error) at the end, plus
-   envelopes the daemon dropped; "lag" is how far the generator fell behind its schedule (if it
-   is large, the generator, not the daemon, was the limit). The highest agent count whose every
-   op keeps p99 under one tick (50 ms) with nothing dropped is searched for with ``--search``.
+   reply, per op. One request per frame, as a plugin without batching sends; with ``--batch``, each
+   socket's requests go out as a batch frame whenever the generator next waits (at most 64 sends
+   apart), as the Java client's I/O thread sends what is queued when it wakes. "dropped" counts
+   requests without a reply (or with an error) at the end, plus envelopes the daemon dropped; "lag"
+   is how far the generator fell behind its schedule (if it is large, the generator, not the
+   daemon, was the limit). The highest agent count whose every op keeps p99 under one tick (50 ms)
+   with nothing dropped is searched for with ``--search``.
 2. Nearest: 10,000 agents registered with the Foreman (all active), then ``Foreman.nearest`` at
    random points, one request in flight, k = 1 and k = 10.
 
-Usage: python bench/world.py [--agents 200,1000] [--seconds 60] [--search] [--nearest-agents 10000]
+Usage: python bench/world.py [--agents 200,1000] [--seconds 60] [--search] [--batch] [--nearest-agents 10000]
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import zmq
 
 from schemas.wire import decode, encode, request
@@ -79,9 +83,18 @@ class Daemon:
 
 
 class Pipe:
-    """DEALER sockets sending pre-built requests; replies are matched to their slot by id."""
+    """DEALER sockets sending pre-built requests; replies are matched to their slot by id.
 
-    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, conns: int, slots: int) -> None:
+    With ``batch``, requests queue per socket and go out as one batch frame
+    when the sender next waits for replies (or every 64 requests), as the Java
+    client's I/O thread sends whatever is queued when it wakes; a request's
+    latency counts from when it was queued.
+    """
+
+    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, conns: int, slots: int,
+                 batch: bool = False) -> None:
+        self.batch = batch
+        self.queued: list[list[bytes]] = [[] for _ in range(conns)]
         self.socks = []
         for _ in range(conns):
             sock = ctx.socket(zmq.DEALER)
@@ -101,12 +114,26 @@ class Pipe:
         if self.sent_at[slot]:
             self.overruns += 1  # its last use is still unanswered
             self.outstanding -= 1
-        self.socks[conn].send_multipart((b"", body))
+        if self.batch:
+            self.queued[conn].append(body)
+        else:
+            self.socks[conn].send_multipart((b"", body))
         self.sent_at[slot] = pc()
         self.outstanding += 1
 
+    def flush(self) -> None:
+        """Send each socket's queued requests as one batch frame (a lone request as itself)."""
+        for conn, bodies in enumerate(self.queued):
+            if bodies:
+                frame = bodies[0] if len(bodies) == 1 else msgpack.Packer().pack_array_header(len(bodies)) + b"".join(
+                    bodies)
+                self.socks[conn].send_multipart((b"", frame))
+                bodies.clear()
+
     def drain(self, timeout_ms: float, on_reply: Any) -> None:
         """Wait up to ``timeout_ms`` for replies; hand each ``(slot, latency_ns)`` to ``on_reply``."""
+        if self.batch:
+            self.flush()
         for sock, _ in self.poller.poll(int(timeout_ms)):
             while True:
                 try:
@@ -114,20 +141,27 @@ class Pipe:
                 except zmq.Again:
                     break
                 now, body = pc(), frames[-1]
-                if body[7] == 0xCE:
+                if body[0] & 0xF0 == 0x90 or body[0] in (0xDC, 0xDD):  # a batch frame's reply array
+                    for reply in decode(body):
+                        self._answered(int(reply["id"]) - ID_BASE, bool(reply.get("ok")), reply, now, on_reply)
+                elif body[7] == 0xCE:
                     slot, ok = int.from_bytes(body[8:12], "big") - ID_BASE, body[15] == 0xC3
+                    self._answered(slot, ok, body, now, on_reply)
                 else:
                     reply = decode(body)
-                    slot, ok = int(reply["id"]) - ID_BASE, bool(reply.get("ok"))
-                if not ok:
-                    self.errors += 1
-                    self.first_error = self.first_error or repr(decode(body).get("error"))
-                started = self.sent_at[slot]
-                if started:
-                    self.sent_at[slot] = 0
-                    self.outstanding -= 1
-                    self.replies += 1
-                    on_reply(slot, now - started)
+                    self._answered(int(reply["id"]) - ID_BASE, bool(reply.get("ok")), reply, now, on_reply)
+
+    def _answered(self, slot: int, ok: bool, reply: Any, now: int, on_reply: Any) -> None:
+        if not ok:
+            self.errors += 1
+            message = decode(reply) if isinstance(reply, bytes) else reply
+            self.first_error = self.first_error or repr(message.get("error"))
+        started = self.sent_at[slot]
+        if started:
+            self.sent_at[slot] = 0
+            self.outstanding -= 1
+            self.replies += 1
+            on_reply(slot, now - started)
 
     def close(self) -> None:
         for sock in self.socks:
@@ -178,12 +212,12 @@ class LoadResult:
         return self.dropped == 0 and all(self.p99(kind) < 50 for kind in KINDS)
 
 
-def run_load(agents: int, seconds: float, heartbeat_s: float, conns: int) -> LoadResult:
+def run_load(agents: int, seconds: float, heartbeat_s: float, conns: int, batch: bool = False) -> LoadResult:
     rng = random.Random(agents)
     daemon = Daemon(heartbeat_s)
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     try:
-        pipe = Pipe(ctx, daemon.rpc, conns, 1)
+        pipe = Pipe(ctx, daemon.rpc, conns, 1, batch)
         starts = [(rng.uniform(-2000, 2000), rng.uniform(-2000, 2000)) for _ in range(agents)]
         call_all(pipe, [encode(request(ID_BASE + a, "Agent.init", agent_target(a), {
             "position": {"x": x, "y": 64.0, "z": z}, "inventory": [{"type": "cobblestone", "count": 64}]}))
@@ -339,6 +373,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--heartbeat-s", type=float, default=5.0)
     parser.add_argument("--conns", type=int, default=4)
+    parser.add_argument("--batch", action="store_true",
+                        help="send each connection's requests as batch frames, as the Java client's I/O thread does")
     parser.add_argument("--search", action="store_true", help="bisect for the highest passing agent count")
     parser.add_argument("--search-seconds", type=float, help="length of each search run (default: --seconds; "
                         "shorter runs pass loads that build a backlog only after a while)")
@@ -351,7 +387,7 @@ def main() -> int:
           f"{'max ms':>8}")
     results = []
     for agents in (int(n) for n in args.agents.split(",")):
-        results.append(run_load(agents, args.seconds, args.heartbeat_s, args.conns))
+        results.append(run_load(agents, args.seconds, args.heartbeat_s, args.conns, args.batch))
         print_load(results[-1])
     if args.search:
         search_seconds = args.search_seconds or args.seconds
@@ -360,7 +396,7 @@ def main() -> int:
         low, high = max(passing, default=0), min((n for n in failing if n > max(passing, default=0)), default=0)
         while high and high - low > max(25, low // 20):
             middle = (low + high) // 2
-            result = run_load(middle, search_seconds, args.heartbeat_s, args.conns)
+            result = run_load(middle, search_seconds, args.heartbeat_s, args.conns, args.batch)
             print_load(result)
             low, high = (middle, high) if result.passes() else (low, middle)
         print(f"highest agent count with every op's p99 under 50 ms and nothing dropped: {low} "
