@@ -8,7 +8,9 @@ does not, so this ROUTER answers as such a daemon would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgpack
@@ -53,17 +55,28 @@ async def take(router: zmq.Socket[bytes]) -> tuple[list[bytes], Any]:
     return frames[:-1], msgpack.unpackb(frames[-1], raw=False)
 
 
+@contextlib.asynccontextmanager
+async def pool_and_router() -> AsyncIterator[tuple[Upstream, zmq.Socket[bytes], Counter[str]]]:
+    """A pool of one socket, connected to a ROUTER of the test's own, and the pool's counters."""
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    router.setsockopt(zmq.RCVTIMEO, 10_000)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    counters: Counter[str] = Counter()
+    upstream = Upstream(f"tcp://127.0.0.1:{port}", 1, 10.0, 1 << 20, counters)
+    upstream.start(context)
+    try:
+        assert await upstream.connected(10)
+        yield upstream, router, counters
+    finally:
+        await upstream.close()
+        router.close(linger=0)
+        context.term()
+
+
 def test_a_daemon_that_refuses_batch_frames_gets_one_frame_per_request_after_the_first() -> None:
     async def body() -> None:
-        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        router = context.socket(zmq.ROUTER)
-        router.setsockopt(zmq.RCVTIMEO, 10_000)
-        port = router.bind_to_random_port("tcp://127.0.0.1")
-        counters: Counter[str] = Counter()
-        upstream = Upstream(f"tcp://127.0.0.1:{port}", 1, 10.0, 1 << 20, counters)
-        upstream.start(context)
-        try:
-            assert await upstream.connected(10)
+        async with pool_and_router() as (upstream, router, counters):
             waiter, route = Replies(), Route(0)
             for slot in range(3):
                 message = {"v": 1, "id": slot, "op": "storage.put", "target": CHEST,
@@ -91,10 +104,6 @@ def test_a_daemon_that_refuses_batch_frames_gets_one_frame_per_request_after_the
             await after.wait_for(2)
             assert [after.got[slot]["id"] for slot in range(2)] == ["again-0", "again-1"]
             assert all(reply["ok"] for reply in after.got.values())
-        finally:
-            await upstream.close()
-            router.close(linger=0)
-            context.term()
 
     run(body)
 
@@ -104,15 +113,7 @@ def test_a_refusal_with_two_batch_frames_outstanding_is_charged_to_neither() -> 
     B1 accepted (not answered yet) and B2 refused, the refusal cannot say which frame it was for."""
 
     async def body() -> None:
-        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        router = context.socket(zmq.ROUTER)
-        router.setsockopt(zmq.RCVTIMEO, 10_000)
-        port = router.bind_to_random_port("tcp://127.0.0.1")
-        counters: Counter[str] = Counter()
-        upstream = Upstream(f"tcp://127.0.0.1:{port}", 1, 10.0, 1 << 20, counters)
-        upstream.start(context)
-        try:
-            assert await upstream.connected(10)
+        async with pool_and_router() as (upstream, router, counters):
             waiter, route = Replies(), Route(0)
             frames: list[tuple[list[bytes], Any]] = []
             for first, count in ((0, 3), (3, 2)):  # B1: slots 0-2, B2: slots 3-4, each a batch frame
@@ -137,9 +138,5 @@ def test_a_refusal_with_two_batch_frames_outstanding_is_charged_to_neither() -> 
             while counters["replies.late"] < 3:  # B1's replies, after their requests were answered
                 await asyncio.sleep(0.01)  # bounded by run()'s timeout
             assert len(waiter.got) == 5 and upstream.in_flight == 0
-        finally:
-            await upstream.close()
-            router.close(linger=0)
-            context.term()
 
     run(body, timeout=30)
