@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Union
 
+import msgspec
+
 PLAIN_DEPTH = 6
 
 
@@ -26,3 +28,6 @@ def plain_value_type(depth: int) -> Any:
 
 
 PLAIN_VALUE: Any = plain_value_type(PLAIN_DEPTH)
+# Encodes a plain value into exactly the bytes ``msgpack.packb`` makes of it, sooner; one instance, so
+# every path that stores or pre-encodes a plain value makes the same bytes by construction.
+PLAIN_ENCODER = msgspec.msgpack.Encoder()

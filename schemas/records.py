@@ -26,7 +26,7 @@ from typing import Any, Literal, Union
 import msgpack
 import msgspec
 
-from schemas.plain import PLAIN_VALUE
+from schemas.plain import PLAIN_ENCODER, PLAIN_VALUE
 
 TYPE_KEY = "_type"
 VERSION_KEY = "_v"
@@ -45,8 +45,6 @@ class NewerVersionError(RecordError):
             f"({known}); upgrade Lodestone, or restore a backup made before the upgrade"
         )
         self.type_name, self.found, self.known = type_name, found, known
-
-
 
 
 def _unsure(value: Any) -> bool:
@@ -244,9 +242,6 @@ class Version:
     upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
-_ENCODER = msgspec.msgpack.Encoder()
-
-
 @dataclass(frozen=True)
 class _Typed:
     """The current version of a record type as a msgspec Struct: decoded and checked in C."""
@@ -305,7 +300,7 @@ class RecordType:
         if number == self.current and self._current_is_complete(value):
             record = {TYPE_KEY: self.name, VERSION_KEY: number, **value}
             try:  # plain values, checked: msgspec makes msgpack's bytes, in a third of the time
-                return _ENCODER.encode(record)
+                return PLAIN_ENCODER.encode(record)
             except (OverflowError, msgspec.EncodeError):
                 return msgpack.packb(record, use_bin_type=True)  # type: ignore[no-any-return]  # it words the error
         return self.encode_checked(value, version)

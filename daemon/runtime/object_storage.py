@@ -19,6 +19,7 @@ import msgspec
 
 from daemon.errors import BadData, BadRequest, Conflict, TooLarge, shown
 from daemon.model import AlarmRecord, Change, ChangeSet, Limits, ObjectRef, _Unchanged, check_alarm_time
+from schemas.plain import PLAIN_ENCODER
 from schemas.records import RecordError, RecordType
 
 
@@ -62,9 +63,6 @@ def strictly_equal(a: Any, b: Any) -> bool:
 def unpack_value(packed: bytes) -> Any:
     """Decode a stored msgpack value."""
     return msgpack.unpackb(packed, raw=False, strict_map_key=False)
-
-
-_ENCODER = msgspec.msgpack.Encoder()
 
 
 class ObjectStorage:
@@ -254,7 +252,7 @@ class ObjectStorage:
         """
         encoded = self._key(key)
         try:
-            packed = _ENCODER.encode(value)
+            packed = PLAIN_ENCODER.encode(value)
         except (TypeError, OverflowError, msgspec.EncodeError) as exc:
             raise BadRequest(f"the value for key {key[:60]!r} is not msgpack-encodable: {exc}") from exc
         self._check_size(key, encoded, packed)

@@ -31,7 +31,7 @@ from typing import Union
 import msgspec
 
 from daemon.model import PlainArgs, Request
-from schemas.plain import PLAIN_DEPTH, PLAIN_VALUE
+from schemas.plain import PLAIN_DEPTH, PLAIN_ENCODER, PLAIN_VALUE
 from schemas.wire import SUPPORTED_VERSIONS, Encoded
 
 MAX_REQUEST_ID_CHARS = 256
@@ -54,8 +54,6 @@ class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
 
 _DECODER = msgspec.msgpack.Decoder(_Envelope)
 _BATCH_DECODER = msgspec.msgpack.Decoder(list[_Envelope])
-# The encoder storage.put uses for plain values (daemon/runtime/object_storage.py): the same bytes.
-_ENCODER = msgspec.msgpack.Encoder()
 
 
 def typed_request(body: bytes) -> Request | None:
@@ -87,7 +85,7 @@ def typed_batch(body: bytes) -> list[Request] | None:
         if request.op == "storage.put" and "value" in request.args:
             args = request.args
             with contextlib.suppress(TypeError, OverflowError, msgspec.EncodeError):  # the put's path words it
-                args["value"] = Encoded(_ENCODER.encode(args["value"]))
+                args["value"] = Encoded(PLAIN_ENCODER.encode(args["value"]))
         requests.append(request)
     return requests or None
 
