@@ -151,14 +151,15 @@ class ZmqConn:
             except zmq.Again:
                 break
             t, flags = pc(), zmq.NOBLOCK
-            rep = msgpack.unpackb(frames[-1])
-            t0 = self.inflight.pop(rep.get("id", -1), None) if isinstance(rep, dict) else None
-            err = check_reply(rep, self.read) if t0 is not None else f"unknown id: {rep!r:.200}"
-            if t0 is not None:
-                lat.append(t - t0)
-            if err:
-                bad, self.first_error = bad + 1, self.first_error or err
-            done += 1
+            replies = msgpack.unpackb(frames[-1])
+            for rep in replies if isinstance(replies, list) else [replies]:  # a batch frame's reply array
+                t0 = self.inflight.pop(rep.get("id", -1), None) if isinstance(rep, dict) else None
+                err = check_reply(rep, self.read) if t0 is not None else f"unknown id: {rep!r:.200}"
+                if t0 is not None:
+                    lat.append(t - t0)
+                if err:
+                    bad, self.first_error = bad + 1, self.first_error or err
+                done += 1
         return done, bad
 
     def pending(self) -> int:
@@ -189,26 +190,6 @@ class ZmqBatchConn(ZmqConn):
             sock.send(b"", zmq.SNDMORE)
             sock.send(msgpack.Packer().pack_array_header(count) + b"".join(chosen))
         self.cur = cur
-
-    def drain(self, lat: list[int], block: bool = False) -> tuple[int, int]:
-        done = bad = 0
-        flags = 0 if block else zmq.NOBLOCK
-        while self.inflight:
-            try:
-                frames = self.sock.recv_multipart(flags)
-            except zmq.Again:
-                break
-            t, flags = pc(), zmq.NOBLOCK
-            replies = msgpack.unpackb(frames[-1])
-            for rep in replies if isinstance(replies, list) else [replies]:
-                t0 = self.inflight.pop(rep.get("id", -1), None) if isinstance(rep, dict) else None
-                err = check_reply(rep, self.read) if t0 is not None else f"unknown id: {rep!r:.200}"
-                if t0 is not None:
-                    lat.append(t - t0)
-                if err:
-                    bad, self.first_error = bad + 1, self.first_error or err
-                done += 1
-        return done, bad
 
 
 def parse_resp(buf: bytearray, read: bool) -> tuple[int, int, int, bytes]:
