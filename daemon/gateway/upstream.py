@@ -1,9 +1,10 @@
-"""The gateway's side of the daemon's ROUTER: a pool of DEALER sockets, ids rewritten, replies routed.
+"""The gateway's side of the daemon's ROUTER: a pool of DEALER sockets, ids rewritten, requests sent and timed out.
 
 Every request forwarded gets a gateway id, unique across all the clients that
 share the pool; its reply is matched by that id and handed back with the
-client's own id. A client's requests all go through one DEALER, so the daemon
-sees them in the order the client sent them (its per-object order holds).
+client's own id (:mod:`daemon.gateway.replies` routes the replies). A
+client's requests all go through one DEALER, so the daemon sees them in the
+order the client sent them (its per-object order holds).
 
 Sends never wait: with ``IMMEDIATE`` set, a DEALER with no connection to the
 daemon refuses at once, and the client gets ``UNAVAILABLE`` (nothing was
@@ -15,17 +16,13 @@ Requests queued in one pass of the loop (a client's batch frame, single
 frames from any number of clients) go to the daemon as batch frames
 (docs/protocol.md), one per socket and kind, within the daemon's
 ``batch_max_requests`` and ``max_frame_bytes``: the daemon then reads,
-parses and answers them as one frame, and the reply array is split here and
-each element routed on its own, so a client never sees how its requests
-travelled. Requests that only read (known read ops, or a read token's) are
-never put in one batch frame with requests that may write: the daemon
-answers a batch frame once all of it may be answered, and reads would wait
-for the writes' commit. A daemon that refuses batch frames whole
-answers one with a single error, which names no request: when it was the
-socket's only batch frame outstanding, those requests get ``UNAVAILABLE``
-(they did not run); otherwise the daemon may be about to commit the others,
-and every outstanding batch frame's requests get ``INTERNAL`` (outcome
-unknown, not retryable). The gateway sends one frame per request from then on.
+parses and answers them as one frame, and its reply array is split into
+the requests' replies (:mod:`daemon.gateway.replies`). Requests that only
+read (known read ops, or a read token's) are never put in one batch frame
+with requests that may write: the daemon answers a batch frame once all of
+it may be answered, and reads would wait for the writes' commit. Once the
+daemon refuses a batch frame, the gateway sends one frame per request from
+then on.
 
 The pool's sockets are plain (not ``zmq.asyncio``) sockets watched with the
 loop's ``add_reader``: a wakeup drains every reply that is ready, and a send is
@@ -50,20 +47,15 @@ from daemon.gateway.batching import READ_OPS, Queued, Route, frames_of
 from daemon.gateway.frames import (
     FIRST_GATEWAY_ID,
     batch_frame,
-    crowded_out,
-    crowded_reply,
-    decode_reply,
     error_frame,
     good_id,
     id_refusal,
     is_array,
     pack,
-    reply_gateway_id,
-    split_array,
     unavailable,
-    with_client_id,
 )
-from daemon.gateway.pending import Pending, SentBatches, Waiter, overtaken
+from daemon.gateway.pending import Pending, SentBatches, Waiter
+from daemon.gateway.replies import Replies
 from schemas.wire import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -121,6 +113,7 @@ class Upstream:
         self._flush_due = False
         self._sent: set[int] = set()
         self._pending: dict[int, Pending] = {}
+        self._replies = Replies(self._pending, self._batches, counters, self._send_alone, self._stop_batching)
         self._ids = itertools.count(FIRST_GATEWAY_ID)
         self._next_socket = itertools.cycle(range(sockets))
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -168,8 +161,9 @@ class Upstream:
         for sock in self._sockets:
             sock.close(linger=0)
         self._sockets = []  # what is still queued finds no socket, and gets UNAVAILABLE
-        pending, self._pending = self._pending, {}
-        for entry in pending.values():
+        waiting = list(self._pending.values())
+        self._pending.clear()  # emptied in place: the replies' router holds this same table
+        for entry in waiting:
             if not entry.waiter.gone:
                 entry.waiter.settle(entry.slot, unavailable(entry.client_id, "the gateway is shutting down"))
 
@@ -293,13 +287,18 @@ class Upstream:
             return
         counters["requests.unreachable"] += len(requests)
         for queued in requests:
-            self._answer(queued.gateway_id, f"the daemon is not reachable at {self.rpc}; nothing was sent, retry")
+            self._replies.answer_unavailable(queued.gateway_id,
+                                             f"the daemon is not reachable at {self.rpc}; nothing was sent, retry")
 
-    def _answer(self, gateway_id: int, message: str) -> None:
-        """Answer a request that was not run UNAVAILABLE, if it still waits."""
-        entry = self._pending.pop(gateway_id, None)
-        if entry is not None and not entry.waiter.gone:
-            entry.waiter.settle(entry.slot, unavailable(entry.client_id, message))
+    def _send_alone(self, queued: Queued) -> None:
+        """Send again, in a frame of its own, a request whose reply was crowded out of a batch frame's."""
+        self._send_frame([queued], queued.body)
+
+    def _stop_batching(self, reason: str | None) -> None:
+        """The daemon refused a batch frame (for ``reason``): send one frame per request from now on."""
+        if self.batching:
+            self.batching = False
+            log.warning("the daemon refused a batch frame (%s); sending one frame per request from now on", reason)
 
     def _send(self, first: int, body: bytes) -> int | None:
         """Send ``body`` on socket ``first``, or else on the first other one connected; its index, None if none is."""
@@ -353,7 +352,7 @@ class Upstream:
     def _receive(self, index: int) -> None:
         """Route the replies ready on socket ``index``, up to _DRAIN_MAX (then come back in the next pass)."""
         sock = self._sockets[index]
-        recv, route = sock.recv, self._route
+        recv, route, route_batch = sock.recv, self._replies.route, self._replies.route_batch
         for _ in range(_DRAIN_MAX):
             if not _readable(sock):
                 return
@@ -364,7 +363,8 @@ class Upstream:
                 continue
             try:
                 if is_array(body):
-                    self._route_batch(index, body)
+                    route_batch(index, body)
+                    self._check_sent()  # replies crowded out of the array may have been sent again alone
                 else:
                     route(body, index)
             except Exception:  # a bug here must not stop every reply after it
@@ -372,88 +372,3 @@ class Upstream:
         self._drain_due[index] = True
         assert self._loop is not None
         self._loop.call_soon(self._drain, index)
-
-    def _route_batch(self, index: int, body: bytes) -> None:
-        """Route each reply of a batch frame's reply array on its own.
-
-        A request whose reply gave way to ``TOO_LARGE`` because the array was
-        over the daemon's ``max_frame_bytes`` (the replies of a batch frame
-        are held to it together) is sent again alone when that is safe (a read,
-        or a write under an ``idem`` key, which the daemon answers with the
-        result it recorded): its client did not ask for it to share a frame.
-        It is not sent again when its client has later requests on the same
-        object in flight (see :func:`overtaken`): it gets a retryable
-        ``TOO_LARGE`` instead, so the client's order holds.
-        """
-        try:
-            replies = split_array(body)
-        except ValueError:
-            self.counters["replies.unroutable"] += 1
-            return
-        first = reply_gateway_id(replies[0]) if replies else None
-        requests = self._batches.answered(index, first) if first is not None else None
-        if requests is not None and len(requests) != len(replies):
-            requests = None
-        for slot, reply in enumerate(replies):
-            if requests is not None and requests[slot].resendable and crowded_out(reply):
-                if not overtaken(self._pending, requests[slot], requests):
-                    self.counters["requests.resent_alone"] += 1
-                    self._send_frame([requests[slot]], requests[slot].body)
-                    continue
-                self.counters["requests.crowded_out"] += 1
-                reply = crowded_reply(reply)
-            self._route(reply, -1)
-        self._check_sent()
-
-    def _refused(self, index: int, reply: bytes) -> None:
-        """A batch frame refused whole (its reply is one error); which one is known only if one is outstanding.
-
-        With one, none of its requests ran: each gets ``UNAVAILABLE``. With
-        more, the daemon may have accepted all but the refused one and be
-        about to commit them: every request of every outstanding frame of the
-        socket gets a not retryable error saying its outcome is unknown, and
-        their later replies are dropped as late.
-        """
-        frames = self._batches.refused(index)
-        try:
-            error = decode_reply(reply).get("error")
-            reason = error.get("message") if isinstance(error, dict) else None
-        except Exception:  # msgpack raises several unrelated types on bad bytes
-            reason = None
-        if self.batching:
-            self.batching = False
-            log.warning("the daemon refused a batch frame (%s); sending one frame per request from now on", reason)
-        self.counters["upstream.batch_frames_refused"] += 1
-        if len(frames) == 1:
-            for queued in frames[0]:
-                self._answer(queued.gateway_id, f"the daemon refused the frame this request travelled in ({reason}); "
-                             "nothing ran, retry")
-            return
-        self.counters["upstream.batch_frames_unknown"] += len(frames)
-        for requests in frames:
-            for queued in requests:
-                self._unknown(queued.gateway_id, (
-                    f"the daemon refused one of the {len(frames)} batch frames outstanding with this request's "
-                    f"({reason}) and the gateway cannot tell which: this request may or may not have run; one "
-                    "with an idem key may be sent again safely"))
-
-    def _unknown(self, gateway_id: int, message: str) -> None:
-        """Answer a request whose outcome cannot be known INTERNAL (not retryable), if it still waits."""
-        entry = self._pending.pop(gateway_id, None)  # its reply, if it comes, is then late
-        if entry is not None and not entry.waiter.gone:
-            entry.waiter.settle(entry.slot, error_frame(entry.client_id, ErrorCode.INTERNAL, message))
-
-    def _route(self, reply: bytes, index: int) -> None:
-        """Hand a reply to its waiter; ``index`` is the socket of a reply that is a frame of its own, else -1."""
-        gateway_id = reply_gateway_id(reply)
-        if gateway_id is None and index >= 0 and self._batches.any(index):
-            self._refused(index, reply)
-            return
-        entry = self._pending.pop(gateway_id, None) if gateway_id is not None else None
-        if entry is None:
-            self.counters["replies.late" if gateway_id is not None else "replies.unroutable"] += 1
-            return
-        if entry.waiter.gone:
-            self.counters["replies.discarded"] += 1
-            return
-        entry.waiter.settle(entry.slot, with_client_id(reply, entry.client_id))
