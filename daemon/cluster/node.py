@@ -12,6 +12,10 @@ is routed by its object's owner record:
   forwarded to its owner and the reply relayed;
 * owned by a node that is down: ``UNAVAILABLE``, naming it.
 
+A batch frame whose every element runs here now stays whole, to run as on
+one daemon (:mod:`daemon.cluster.locality`); any other is split, each
+element routed as above under its stand-in envelope.
+
 After the commit, :meth:`ClusterNode.gate` is the output gate: a node whose
 lease may have expired while it ran the cycle sends none of its replies.
 A turn's call to another object (``Turn.call``) must find it here too

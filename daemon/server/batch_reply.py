@@ -6,7 +6,10 @@ the node that owns its object. Each element therefore travels under a
 :class:`SlotEnvelope`, a stand-in for the frame's envelope that the server
 sends nothing to: a reply "sent" to it is put in its slot of the frame's
 :class:`BatchReply`, and once every slot holds its reply the server sends
-the whole array, in slot order, to the frame's real envelope.
+the whole array, in slot order, to the frame's real envelope. A batch
+whose every element runs here now is not split at all: :func:`by_frame`
+hands it to the gatekeeper as one entry, which keeps it whole, or splits it
+with :func:`stand_ins` when an element needs a route of its own.
 
 A slot is filled only where a single request's reply would have been sent:
 after its cycle's commit (with fsync) and the output gate, when the request
