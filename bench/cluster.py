@@ -245,6 +245,9 @@ def main() -> int:
     ratios = sorted(on_rate / off_rate for off_rate, on_rate in zip(rates["off"], rates["on"], strict=True))
     print(f"on/off per round (requests/s): median {statistics.median(ratios):.2f}x, "
           f"{ratios[0]:.2f}x to {ratios[-1]:.2f}x")
+    cpu_ratios = sorted(on_cpu / off_cpu for off_cpu, on_cpu in zip(cpu["off"], cpu["on"], strict=True))
+    print(f"on/off per round (server CPU per request): median {statistics.median(cpu_ratios):.2f}x, "
+          f"{cpu_ratios[0]:.2f}x to {cpu_ratios[-1]:.2f}x")
     return 0
 
 

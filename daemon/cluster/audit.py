@@ -29,9 +29,10 @@ class Audit:
         self._resolve = resolve
         self._tagged: list[tuple[Request, str, int]] = []
 
-    def tag(self, run: list[Request]) -> None:
-        """Note the epoch each ``storage.put`` of this cycle runs under."""
-        self._tagged = [self._tag(request) for request in run]
+    def tag(self, run: list[Request | list[Request]]) -> None:
+        """Note the epoch each ``storage.put`` of this cycle runs under (``run``: requests, and batches kept whole)."""
+        self._tagged = [self._tag(request) for entry in run
+                        for request in (entry if isinstance(entry, list) else (entry,))]
 
     def _tag(self, request: Request) -> tuple[Request, str, int]:
         try:

@@ -12,6 +12,10 @@ is routed by its object's owner record:
   forwarded to its owner and the reply relayed;
 * owned by a node that is down: ``UNAVAILABLE``, naming it.
 
+A batch frame whose every element runs here now stays whole, to run as on
+one daemon (:mod:`daemon.cluster.locality`); any other is split, each
+element routed as above under its stand-in envelope.
+
 After the commit, :meth:`ClusterNode.gate` is the output gate: a node whose
 lease may have expired while it ran the cycle sends none of its replies.
 A turn's call to another object (``Turn.call``) must find it here too
@@ -26,7 +30,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import zmq
@@ -37,6 +41,7 @@ from daemon.cluster.courier import Courier
 from daemon.cluster.directory import Changes, Directory, Snapshot, Watcher, read_snapshot
 from daemon.cluster.etcd import Etcd, EtcdError, EtcdUnavailable
 from daemon.cluster.lease import Lease
+from daemon.cluster.locality import batch_here
 from daemon.cluster.moves import HOLD_LIMIT_S, Moves
 from daemon.cluster.outbox import OUTBOX_CLASS, Outbox
 from daemon.cluster.peers import Peers
@@ -56,6 +61,10 @@ log = logging.getLogger(__name__)
 
 _LEASE_CHANGED = "lease-changed"
 Send = Callable[[list[bytes], dict[str, Any]], None]
+# As the server's gatekeeper protocol has them: a single request or a batch frame's elements; and how the server
+# splits a batch frame into its elements' stand-in envelopes.
+Entry = Request | list[Request]
+Split = Callable[[list[bytes], list[Request]], list[list[bytes]]]
 
 
 class ClusterNode:
@@ -180,8 +189,8 @@ class ClusterNode:
         if self._outbox is not None:
             self._outbox.withheld()
 
-    def admit(self, envelopes: list[list[bytes]], requests: list[Request], due: bool,
-              send: Send) -> tuple[list[list[bytes]], list[Request], bool]:
+    def admit(self, envelopes: list[list[bytes]], requests: list[Entry], due: bool, send: Send,
+              split: Split) -> tuple[list[list[bytes]], list[Entry], bool]:
         self._send = self._peers().send = send
         now = time.monotonic()
         self._drain(now)
@@ -191,34 +200,48 @@ class ClusterNode:
             self.moves.rearm()  # alarms that came due while this node could not fire them
         self._was_writable = writable
         run_envelopes: list[list[bytes]] = []
-        run: list[Request] = []
+        run: list[Entry] = []
         self._touches_objects = due and writable
         for envelope, request, arrival in self.moves.take_ready(time.monotonic()):
             self._route(envelope, request, arrival, writable, run_envelopes, run)
         # The fast path, inline: a request for an object owned here and not moving runs here.
         owners, leaving, arriving, node, resolve = (self.directory.owners, self.moves.leaving, self.moves.arriving,
                                                     self.node, self._resolve)
-        for envelope, request in zip(envelopes, requests, strict=True):
-            if writable and request.target is not None and request.op not in GLOBAL_OPS:
-                try:
-                    object_id = resolve(request.target).id
-                except LodestoneError:
-                    object_id = ""
-                owner = owners.get(object_id)
-                if owner is not None and owner.node == node and object_id not in leaving \
-                        and object_id not in arriving:
+        for envelope, entry in zip(envelopes, requests, strict=True):
+            if type(entry) is list:  # a batch frame: whole if every element runs here now, else element by element
+                touches = batch_here(entry, writable, node, owners, leaving, arriving, resolve)
+                if touches is not None:
+                    self._counters["cluster.batches_whole"] += 1
+                    self._touches_objects = self._touches_objects or touches
                     run_envelopes.append(envelope)
-                    run.append(request)
-                    self._touches_objects = True
+                    run.append(entry)
                     continue
-            self._route(envelope, request, now, writable, run_envelopes, run)
+                self._counters["cluster.batches_split"] += 1
+                each: Iterable[tuple[list[bytes], Request]] = zip(split(envelope, entry), entry, strict=True)
+            else:
+                assert isinstance(entry, Request)
+                each = ((envelope, entry),)
+            for envelope_of, request in each:
+                if writable and request.target is not None and request.op not in GLOBAL_OPS:
+                    try:
+                        object_id = resolve(request.target).id
+                    except LodestoneError:
+                        object_id = ""
+                    owner = owners.get(object_id)
+                    if owner is not None and owner.node == node and object_id not in leaving \
+                            and object_id not in arriving:
+                        run_envelopes.append(envelope_of)
+                        run.append(request)
+                        self._touches_objects = True
+                        continue
+                self._route(envelope_of, request, now, writable, run_envelopes, run)
         if self._audit is not None:
             self._audit.tag(run)
         return run_envelopes, run, due and writable
 
     # routing -------------------------------------------------------------------------
     def _route(self, envelope: list[bytes], request: Request, arrival: float, writable: bool,
-               run_envelopes: list[list[bytes]], run: list[Request], forwarded: bool = False) -> None:
+               run_envelopes: list[list[bytes]], run: list[Entry], forwarded: bool = False) -> None:
         op = request.op
         if request.target is None or op in GLOBAL_OPS:
             if op.startswith("cluster."):
@@ -288,7 +311,7 @@ class ClusterNode:
 
     # the ops between nodes --------------------------------------------------------------
     def _internal(self, envelope: list[bytes], request: Request, writable: bool,
-                  run_envelopes: list[list[bytes]], run: list[Request]) -> None:
+                  run_envelopes: list[list[bytes]], run: list[Entry]) -> None:
         token = request.args.get("token")
         if not isinstance(token, str) or not hmac.compare_digest(token.encode(), self._token):
             self._refuse(envelope, request, Forbidden(f"{request.op} is an op between cluster nodes; "

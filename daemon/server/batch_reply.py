@@ -6,7 +6,10 @@ the node that owns its object. Each element therefore travels under a
 :class:`SlotEnvelope`, a stand-in for the frame's envelope that the server
 sends nothing to: a reply "sent" to it is put in its slot of the frame's
 :class:`BatchReply`, and once every slot holds its reply the server sends
-the whole array, in slot order, to the frame's real envelope.
+the whole array, in slot order, to the frame's real envelope. A batch
+whose every element runs here now is not split at all: :func:`by_frame`
+hands it to the gatekeeper as one entry, which keeps it whole, or splits it
+with :func:`stand_ins` when an element needs a route of its own.
 
 A slot is filled only where a single request's reply would have been sent:
 after its cycle's commit (with fsync) and the output gate, when the request
@@ -18,10 +21,11 @@ its slots, so that batch gets no reply at all, as a single request would not.
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import Any, cast
 
 from daemon.model import Request
-from daemon.server.batches import Inbox, join_replies
+from daemon.server.batches import Inbox, Slot, join_replies
+from daemon.server.gatekeeper import Entry
 
 
 class BatchReply:
@@ -79,37 +83,50 @@ class SlotEnvelope(list[bytes]):
         return None if whole is None else (self.batch.envelope, whole)
 
 
-def one_by_one(inbox: Inbox, max_frame_bytes: int) -> tuple[list[list[bytes]], list[Request],
-                                                             list[tuple[SlotEnvelope, dict[str, Any]]]]:
-    """The inbox's requests, each with the envelope its reply goes to, in arrival order (array order
-    within a batch); and the error replies of malformed batch elements, each with its slot's envelope.
+def by_frame(inbox: Inbox, max_frame_bytes: int) -> tuple[list[list[bytes]], list[Entry],
+                                                           list[tuple[SlotEnvelope, dict[str, Any]]]]:
+    """The inbox's frames for a gatekeeper, in arrival order, each with the envelope its reply goes to;
+    and the error replies of malformed batch elements, each with its slot's envelope.
 
-    A single request keeps its frame's envelope; a batch's element gets its
-    slot's :class:`SlotEnvelope`.
+    A single request keeps its frame's envelope; so does a batch frame whose
+    every element is well formed, as one entry (its elements' list), which
+    the gatekeeper keeps whole or splits (:func:`stand_ins`). A batch with a
+    malformed element is split here: each well-formed element gets its
+    slot's :class:`SlotEnvelope`, each malformed one its error.
     """
     envelopes: list[list[bytes]] = []
-    requests: list[Request] = []
+    entries: list[Entry] = []
     refused: list[tuple[SlotEnvelope, dict[str, Any]]] = []
     for envelope, slots in inbox.frames():
-        if type(slots) is Request:
+        if isinstance(slots, Request):
             envelopes.append(envelope)
-            requests.append(slots)
+            entries.append(slots)
             continue
-        assert isinstance(slots, list)
+        requests = [slot for slot in slots if isinstance(slot, Request)]
+        if len(requests) == len(slots):
+            envelopes.append(envelope)
+            entries.append(requests)
+            continue
         reply = BatchReply(envelope, [slot.id if isinstance(slot, Request) else slot.get("id") for slot in slots],
                            max_frame_bytes)
         for stand_in, slot in zip(reply.stand_ins, slots, strict=True):
-            if type(slot) is Request:
+            if isinstance(slot, Request):
                 envelopes.append(stand_in)
-                requests.append(slot)
+                entries.append(slot)
             else:
-                refused.append((stand_in, slot))  # type: ignore[arg-type]
-    return envelopes, requests, refused
+                refused.append((stand_in, slot))
+    return envelopes, entries, refused
 
 
-def regroup(envelopes: list[list[bytes]], requests: list[Request], inbox: Inbox) -> None:
-    """Add the requests to run to ``inbox``: a batch whose every element runs here in this cycle, in array
-    order and none answered yet, goes back in as the batch frame it came in; anything else one by one.
+def stand_ins(envelope: list[bytes], requests: list[Request], max_frame_bytes: int) -> list[list[bytes]]:
+    """One :class:`SlotEnvelope` per element of the batch frame ``envelope`` brought, in array order."""
+    return list(BatchReply(envelope, [request.id for request in requests], max_frame_bytes).stand_ins)
+
+
+def regroup(envelopes: list[list[bytes]], requests: list[Entry], inbox: Inbox) -> None:
+    """Add the requests to run to ``inbox``: a batch kept whole as it is; a batch split into stand-ins whose
+    every element runs here in this cycle, in array order and none answered yet, back as the batch frame it
+    came in; anything else one by one.
 
     So a batch on objects owned here runs exactly as on one daemon, at the cost of a batch frame.
     """
@@ -120,8 +137,9 @@ def regroup(envelopes: list[list[bytes]], requests: list[Request], inbox: Inbox)
             batch = envelope.batch
             end = index + len(batch)
             if end <= count and all(map(operator.is_, envelopes[index:end], batch.stand_ins)):
-                inbox.add(batch.envelope, list(requests[index:end]))
+                inbox.add(batch.envelope, cast(list[Slot], requests[index:end]))
                 index = end
                 continue
-        inbox.add(envelope, requests[index])
+        entry = requests[index]
+        inbox.add(envelope, entry if isinstance(entry, Request) else cast(list[Slot], entry))
         index += 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import operator
 import signal
 import socket
 import time
@@ -30,7 +31,7 @@ from daemon.errors import Unavailable, to_wire
 from daemon.model import Request
 from daemon.runtime import Runtime
 from daemon.server.alarm_clock import AlarmScheduler
-from daemon.server.batch_reply import SlotEnvelope, one_by_one, regroup
+from daemon.server.batch_reply import SlotEnvelope, by_frame, regroup, stand_ins
 from daemon.server.batches import Inbox, Slot, encode_batch, is_batch, read_batch
 from daemon.server.connections import Connections
 from daemon.server.curve import CurveGuard
@@ -310,18 +311,26 @@ class Server:
     def _admit(self, gatekeeper: Gatekeeper, inbox: Inbox, due: bool) -> tuple[Inbox, bool]:
         """What the cluster's gatekeeper lets run here; it routes request by request (docs/cluster.md).
 
-        Each element of a batch frame goes to it under a stand-in envelope
-        (:mod:`daemon.server.batch_reply`) that puts its reply in its slot; the
-        frame's reply array goes out once every slot is filled. A batch whose
-        every element runs here now goes back in whole, as on one daemon.
+        A batch frame whose every element runs here now stays whole, as on
+        one daemon. Any other is split: each element goes to the gatekeeper
+        under a stand-in envelope (:mod:`daemon.server.batch_reply`) that
+        puts its reply in its slot, and the frame's reply array goes out once
+        every slot is filled.
         """
-        envelopes, requests, refused = one_by_one(inbox, self.config.max_frame_bytes)
+        envelopes, entries, refused = by_frame(inbox, self.config.max_frame_bytes)
         for stand_in, error in refused:  # a malformed element's error, in its slot
             self._send_reply(stand_in, error)
-        envelopes, requests, due = gatekeeper.admit(envelopes, requests, due, self._send_reply)
+        run_envelopes, run, due = gatekeeper.admit(envelopes, entries, due, self._send_reply, self._split)
+        if not refused and len(run) == len(entries) and all(map(operator.is_, run, entries)) \
+                and all(map(operator.is_, run_envelopes, envelopes)):
+            return inbox, due  # every frame runs here as it came (the usual cycle): the inbox as it is
         admitted = self._inbox()
-        regroup(envelopes, requests, admitted)
+        regroup(run_envelopes, run, admitted)
         return admitted, due
+
+    def _split(self, envelope: list[bytes], requests: list[Request]) -> list[list[bytes]]:
+        """A batch frame's stand-in envelopes, one per element (for the gatekeeper to route each on its own)."""
+        return stand_ins(envelope, requests, self.config.max_frame_bytes)
 
     def _take_requests(self) -> Inbox:
         """The well-formed requests waiting, up to ``cycle_max_requests`` (a batch frame is taken whole).

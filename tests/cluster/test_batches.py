@@ -77,6 +77,33 @@ def test_a_batch_on_objects_owned_here_runs_in_one_cycle_as_on_one_node(nodes: N
     counters = ok(call(a.rpc, "stats"))["counters"]
     assert counters["cycles"] == cycles + 2  # the first stats' cycle, then the whole batch in one
     assert counters.get("cluster.forwards", 0) == 0 and counters.get("cluster.handoffs_in", 0) == 0
+    assert (counters["cluster.batches_whole"], counters.get("cluster.batches_split", 0)) == (1, 0)
+
+
+def test_a_batch_is_kept_whole_only_while_every_element_runs_here_without_a_route_of_its_own(nodes: Nodes) -> None:
+    a = nodes.start("a")
+    fresh = {"class": "Steve", "name": "not-yet-owned"}
+    ok(call(a.rpc, "storage.put", STEVE, {"key": "k", "value": 0}))
+
+    def kept_and_split() -> tuple[int, int]:
+        counters = ok(call(a.rpc, "stats"))["counters"]
+        return counters.get("cluster.batches_whole", 0), counters.get("cluster.batches_split", 0)
+
+    # An object nobody owns yet: this node claims it, so the batch is split and its element waits for the claim.
+    replies = batch(a.rpc, [element(1, "storage.put", STEVE, key="k", value=1),
+                            element(2, "storage.put", fresh, key="k", value=1)])
+    assert [reply["result"] for reply in replies] == [{}, {}]
+    assert kept_and_split() == (0, 1)
+    assert owner_of(nodes, a.rpc, fresh) == "a"
+    # Owned here now, as is every other element's object (or it names none): kept whole.
+    replies = batch(a.rpc, [element(3, "storage.get", fresh, key="k"), element(4, "id.from_name", None,
+                            **{"class": "Steve", "name": "x"}), element(5, "storage.put", STEVE, key="k", value=2)])
+    assert replies[0]["result"] == {"found": True, "value": 1} and replies[1]["ok"] and replies[2]["result"] == {}
+    assert kept_and_split() == (1, 1)
+    # health is answered by the node's gatekeeper, not the runtime: that batch takes the per-element route.
+    replies = batch(a.rpc, [element(6, "health"), element(7, "storage.get", STEVE, key="k")])
+    assert "cluster" in replies[0]["result"] and replies[1]["result"] == {"found": True, "value": 2}
+    assert kept_and_split() == (1, 2)
 
 
 def test_a_batch_mixing_local_moved_and_forwarded_objects_replies_in_array_order(nodes: Nodes) -> None:
@@ -105,8 +132,17 @@ def test_a_batch_mixing_local_moved_and_forwarded_objects_replies_in_array_order
     assert replies[4]["result"] == {} and replies[7]["result"] == {"found": True, "value": 2}
     counters = ok(call(b.rpc, "stats"))["counters"]
     assert counters["cluster.handoffs_in"] == 1 and counters["cluster.forwards"] == 2
+    assert counters.get("cluster.batches_whole", 0) == 0  # malformed elements: split before the gatekeeper
     assert (owner_of(nodes, a.rpc, STEVE), owner_of(nodes, a.rpc, FOREMAN)) == ("b", "a")
     assert ok(call(a.rpc, "storage.get", FOREMAN, {"key": "n"}))["value"] == 2
+    # Well formed, one element here and one forwarded: split by the gatekeeper, each element on its route.
+    replies = batch(b.rpc, [element(10, "storage.get", local, key="n"), element(11, "storage.put", FOREMAN, key="n",
+                                                                                 value=3)])
+    assert [reply["result"] for reply in replies] == [{"found": True, "value": 2}, {}]
+    counters = ok(call(b.rpc, "stats"))["counters"]
+    assert counters["cluster.forwards"] == 3
+    assert (counters.get("cluster.batches_whole", 0), counters["cluster.batches_split"]) == (0, 1)
+    assert ok(call(a.rpc, "storage.get", FOREMAN, {"key": "n"}))["value"] == 3
 
 
 def test_a_well_formed_batch_forwards_its_puts_values_whole(nodes: Nodes, tmp_path: Path) -> None:
@@ -146,6 +182,12 @@ def test_a_node_that_cannot_renew_its_lease_refuses_each_element_of_a_write_batc
             assert not refused["ok"] and refused["error"]["code"] == "UNAVAILABLE", refused
             assert refused["error"]["retryable"] and "lease" in refused["error"]["message"]
         assert replies[1]["ok"]  # an element that touches no object is answered
+        # Nor does a batch naming no object: it is kept whole, and its replies go out (no write to acknowledge).
+        naming = element(5, "id.from_name", None, **{"class": "Steve", "name": "x"})
+        replies = batch(a.rpc, [element(4, "ping"), naming])
+        assert [reply["ok"] for reply in replies] == [True, True]
+        counters = ok(call(a.rpc, "stats"))["counters"]
+        assert (counters["cluster.batches_whole"], counters["cluster.batches_split"]) == (1, 1)
         own_etcd.start(1)
         wait_for(lambda: ok(call(a.rpc, "health"))["cluster"]["writable"], timeout=30)
         assert ok(call(a.rpc, "storage.get", STEVE, {"key": "n"}))["value"] == 0
@@ -170,3 +212,25 @@ def test_a_batch_whose_cycle_committed_past_the_lease_gets_no_reply(nodes: Nodes
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert ok(call(a.rpc, "stats"))["counters"]["cluster.gated_cycles"] == 1
+
+
+def test_a_batch_kept_whole_whose_cycle_committed_past_the_lease_gets_no_reply(nodes: Nodes) -> None:
+    a = nodes.start("a", {"LODESTONE_CLUSTER_CRASH_AT": "stop:cycle.committed"})
+    assert a.process is not None
+    assert ok(call(a.rpc, "storage.get", STEVE, {"key": "k"})) == {"found": False}  # a read claims it: no commit stop
+    assert owner_of(nodes, a.rpc, STEVE) == "a"
+    sock = send_batch(a.rpc, [element(1, "ping"), element(2, "storage.put", STEVE, key="k", value=1)])
+    try:
+        wait_for(lambda: _stopped(a.process.pid) if a.process else False)  # right after the commit
+        wait_for(lambda: _lease_gone(nodes, "a"), timeout=15)
+        nodes.signal("a", signal.SIGCONT)
+        assert not sock.poll(3000), "a whole batch's reply left a node whose lease had expired before it was sent"
+    finally:
+        sock.close(0)
+    deadline = time.monotonic() + 20
+    while not ok(call(a.rpc, "health"))["cluster"]["writable"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    counters = ok(call(a.rpc, "stats"))["counters"]
+    assert counters["cluster.gated_cycles"] == 1
+    assert (counters["cluster.batches_whole"], counters.get("cluster.batches_split", 0)) == (1, 0)
