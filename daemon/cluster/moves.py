@@ -97,6 +97,9 @@ class Moves:
         self.arriving: dict[str, Arriving] = {}
         # Requests to route again at the next cycle, oldest first, and when.
         self.ready: list[tuple[float, Waiting]] = []
+        # Objects whose move failed: when their wait list is routed again, and the list. Later
+        # requests for the object join it (see busy()), so none overtakes an older one meanwhile.
+        self.backing_off: dict[str, tuple[float, list[Waiting]]] = {}
 
     # test hook ---------------------------------------------------------------
     def step(self, name: str) -> None:
@@ -111,25 +114,42 @@ class Moves:
 
     # waiting requests ----------------------------------------------------------
     def busy(self, object_id: str) -> list[Waiting] | None:
-        """The wait list of an object on the move, or ``None`` if it is not moving."""
+        """The wait list of an object on the move or backing off after a failed move; ``None`` if neither."""
         moving = self.leaving.get(object_id) or self.arriving.get(object_id)
-        return None if moving is None else moving.held
+        if moving is not None:
+            return moving.held
+        backing_off = self.backing_off.get(object_id)
+        return None if backing_off is None else backing_off[1]
 
-    def release(self, held: list[Waiting], delay_s: float = 0.0) -> None:
-        """Route ``held`` again (after ``delay_s``)."""
-        at = time.monotonic() + delay_s
+    def release(self, held: list[Waiting]) -> None:
+        """Route ``held`` again at the next cycle."""
+        at = time.monotonic()
         self.ready.extend((at, waiting) for waiting in held)
-        if held and delay_s > 0:
-            timer = threading.Timer(delay_s, self._wake)
-            timer.daemon = True
-            timer.start()
+
+    def retry_later(self, object_id: str, held: list[Waiting]) -> None:
+        """Route ``held`` again after :data:`RETRY_DELAY_S`, the move of ``object_id`` having failed.
+
+        Until then the object backs off: :meth:`busy` gives its wait list, so
+        a request for it that arrives meanwhile waits behind ``held`` instead
+        of starting a move of its own and running first.
+        """
+        if not held:
+            return
+        self.backing_off[object_id] = (time.monotonic() + RETRY_DELAY_S, held)
+        timer = threading.Timer(RETRY_DELAY_S, self._wake)
+        timer.daemon = True
+        timer.start()
 
     def take_ready(self, now: float) -> list[Waiting]:
         """The waiting requests due to be routed again now, in arrival order."""
-        if not self.ready:
+        if not self.ready and not self.backing_off:
             return []
         due = [waiting for at, waiting in self.ready if at <= now]
         self.ready = [(at, waiting) for at, waiting in self.ready if at > now]
+        for object_id, (at, held) in list(self.backing_off.items()):
+            if at <= now:
+                del self.backing_off[object_id]
+                due.extend(held)
         due.sort(key=lambda waiting: waiting[2])
         return due
 
@@ -151,7 +171,7 @@ class Moves:
             self._counters["cluster.claims"] += 1
             self.release(arriving.held)
         else:
-            self.release(arriving.held, RETRY_DELAY_S)
+            self.retry_later(object_id, arriving.held)
 
     # handoff, receiving side ----------------------------------------------------------
     def arrive(self, ref: ObjectRef, owner: Owner, seq: int, held: list[Waiting]) -> None:
@@ -169,7 +189,7 @@ class Moves:
             reason = "no answer" if reply is None else reply["error"]["message"]
             log.info("%s %s: %s did not hand it over: %s", arriving.ref.class_name, arriving.ref.id,
                      arriving.from_node, reason)
-            self.release(arriving.held, RETRY_DELAY_S)
+            self.retry_later(object_id, arriving.held)
             return
         result = reply["result"]
         arriving.epoch = int(result["epoch"])
@@ -197,7 +217,7 @@ class Moves:
             transfer.discard_pending(self._store, object_id)
             if owner is not None:
                 self.learn(object_id, owner)
-            self.release(arriving.held, RETRY_DELAY_S)
+            self.retry_later(object_id, arriving.held)
             return
         self.step("import.committed")
         image = transfer.install_pending(self._store, object_id)

@@ -1,0 +1,74 @@
+"""A failed move keeps the object's requests in order: later ones wait behind the ones it held.
+
+When a claim or a handoff in fails, the requests it held are routed again
+after a short delay. A request for the same object arriving in that delay
+must join them, not start a move of its own and run first: a client's
+requests on one object run in the order it sent them, in cluster mode too.
+
+These paths touch neither etcd nor the object's data, so the etcd client
+points at a port nothing listens on and its workers are never started.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+from daemon.cluster.directory import Directory
+from daemon.cluster.etcd import Etcd, EtcdUnavailable
+from daemon.cluster.moves import RETRY_DELAY_S, Moves, Waiting
+from daemon.cluster.records import Keys, Owner
+from daemon.cluster.tasks import Workers
+from daemon.model import ObjectRef, Request
+from daemon.runtime import Runtime
+from daemon.storage import Store
+from tests.cluster.support import free_port
+
+REF = ObjectRef("Agent", "ab" * 32, "steve")
+
+
+def waiting(request_id: int, arrival: float) -> Waiting:
+    request = Request(request_id, "storage.put", {"class": "Agent", "name": "steve"}, {"key": "k", "value": 1}, None)
+    return ([b"client", b""], request, arrival)
+
+
+def moves_of(store: Store, runtime: Runtime, woken: threading.Event) -> Moves:
+    workers = Workers(lambda outcome: None)  # not started: the calls submitted are never run
+    etcd = Etcd([f"http://127.0.0.1:{free_port()}"])
+    return Moves("a", store, runtime, etcd, Keys("t"), Directory(), workers, Counter(), lambda: None, woken.set)
+
+
+def ids(due: list[Waiting]) -> list[int | str]:
+    return [request.id for _, request, _ in due]
+
+
+def test_a_request_arriving_after_a_failed_claim_waits_behind_the_held_ones(store: Store, runtime: Runtime) -> None:
+    woken = threading.Event()
+    moves = moves_of(store, runtime, woken)
+    start = time.monotonic()
+    moves.claim(REF, None, [waiting(1, start)])
+    moves.claimed(REF.id, EtcdUnavailable("no quorum"))
+
+    held = moves.busy(REF.id)  # what the router asks of a request for the object that arrives now
+    assert held is not None, "a later request would start a claim of its own and run before request 1"
+    held.append(waiting(2, start + 0.001))
+
+    assert moves.take_ready(time.monotonic()) == []  # both wait out the delay
+    assert woken.wait(5), "the server loop is woken when the delay is over"
+    assert ids(moves.take_ready(start + RETRY_DELAY_S + 1)) == [1, 2]
+    assert moves.busy(REF.id) is None  # routed again: a fresh claim may start
+
+
+def test_a_request_arriving_after_a_refused_handoff_waits_behind_the_held_ones(store: Store, runtime: Runtime) -> None:
+    moves = moves_of(store, runtime, threading.Event())
+    start = time.monotonic()
+    owner = Owner(node="b", epoch=3, class_name="Agent", name="steve")
+    moves.arrive(REF, owner, 7, [waiting(1, start), waiting(2, start + 0.001)])
+    moves.exported(REF.id, 7, None)  # the owner did not answer
+
+    held = moves.busy(REF.id)
+    assert held is not None
+    held.append(waiting(3, start + 0.002))
+    assert ids(moves.take_ready(start + RETRY_DELAY_S + 1)) == [1, 2, 3]
+    assert moves.busy(REF.id) is None
