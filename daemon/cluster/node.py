@@ -1,20 +1,10 @@
-"""A cluster node: the server loop's gatekeeper, deciding per request where it runs.
+"""A cluster node: the server loop's gatekeeper, and the life cycle behind it.
 
-Before each cycle (:meth:`ClusterNode.admit`) every request with a target
-is routed by its object's owner record:
-
-* owned here, lease valid: it runs here (the fast path: two dict lookups);
-* owned here, lease not valid (etcd unreachable past the safety margin, or
-  a new lease whose owner records are not re-checked yet): ``UNAVAILABLE``;
-* owned by nobody: this node claims it (the request waits);
-* owned by a live node: a ``follow`` class moves here first (a handoff,
-  :mod:`daemon.cluster.moves`; the request waits), a ``home`` class is
-  forwarded to its owner and the reply relayed;
-* owned by a node that is down: ``UNAVAILABLE``, naming it.
-
-A batch frame whose every element runs here now stays whole, to run as on
-one daemon (:mod:`daemon.cluster.locality`); any other is split, each
-element routed as above under its stand-in envelope.
+Before each cycle (:meth:`ClusterNode.admit`) the node takes in what came
+between cycles (owner record changes, a new lease, replies from other
+nodes, finished claims and handoffs), then routes every request by its
+object's owner record (:mod:`daemon.cluster.admission`): it runs here, is
+refused, waits for its object to move here, or is forwarded to its owner.
 
 After the commit, :meth:`ClusterNode.gate` is the output gate: a node whose
 lease may have expired while it ran the cycle sends none of its replies.
@@ -25,24 +15,23 @@ another node goes out after the turn commits (:mod:`daemon.cluster.outbox`).
 
 from __future__ import annotations
 
-import hmac
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import zmq
 
+from daemon.cluster.admission import Admission, Entry, Send, Split
 from daemon.cluster.audit import Audit
-from daemon.cluster.calls import Calls, owner_down
+from daemon.cluster.calls import Calls
 from daemon.cluster.courier import Courier
 from daemon.cluster.directory import Changes, Directory, Snapshot, Watcher, read_snapshot
 from daemon.cluster.etcd import Etcd, EtcdError, EtcdUnavailable
 from daemon.cluster.lease import Lease
-from daemon.cluster.locality import batch_here
-from daemon.cluster.moves import HOLD_LIMIT_S, Moves
+from daemon.cluster.moves import Moves
 from daemon.cluster.outbox import OUTBOX_CLASS, Outbox
 from daemon.cluster.peers import Peers
 from daemon.cluster.reconcile import settle
@@ -50,21 +39,14 @@ from daemon.cluster.records import Keys, NodeInfo
 from daemon.cluster.report import cluster_report
 from daemon.cluster.tasks import Workers
 from daemon.config import ClusterSettings
-from daemon.errors import BadRequest, Forbidden, LodestoneError, Unavailable, UnknownOp, to_wire
-from daemon.model import ObjectRef, Request
+from daemon.errors import Unavailable
+from daemon.model import ObjectRef
 from daemon.runtime import CycleResult, Runtime
-from daemon.runtime.ops import GLOBAL_OPS
 from daemon.storage import Store
-from schemas.wire import ok_reply
 
 log = logging.getLogger(__name__)
 
 _LEASE_CHANGED = "lease-changed"
-Send = Callable[[list[bytes], dict[str, Any]], None]
-# As the server's gatekeeper protocol has them: a single request or a batch frame's elements; and how the server
-# splits a batch frame into its elements' stand-in envelopes.
-Entry = Request | list[Request]
-Split = Callable[[list[bytes], list[Request]], list[list[bytes]]]
 
 
 class ClusterNode:
@@ -87,13 +69,10 @@ class ClusterNode:
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._workers = Workers(self._post)
         self._wake: Callable[[], None] = lambda: None
-        self._send: Send = lambda envelope, reply: None
-        self._exports: list[tuple[list[bytes], Request, ObjectRef]] = []
         self._checked_generation = 0
         self._touches_objects = False
         self._was_writable = True
         self._resolve = runtime.resolve
-        self._token = settings.token.encode()
         self.lease: Lease | None = None
         self.moves: Moves | None = None
         self._watcher: Watcher | None = None
@@ -101,6 +80,7 @@ class ClusterNode:
         self._peer_requests: Peers | None = None
         self._outbox: Outbox | None = None
         self._calls: Calls | None = None
+        self._admission: Admission | None = None
 
     # lifecycle ---------------------------------------------------------------------
     def start(self, rpc: str, pub: str, wake: Callable[[], None], rearm: Callable[[], None]) -> None:
@@ -132,6 +112,8 @@ class ClusterNode:
                               self._counters, self.moves.step)
         self._calls = Calls(self.node, self.settings, self.directory, self.moves, self._resolve, self._outbox)
         self._runtime.call_policy = self._calls
+        self._admission = Admission(self.node, self.settings, self._runtime, self.directory, self.moves,
+                                    self._peer_requests, self._max_frame_bytes, wake, self.health, self._fenced)
 
     def _first_snapshot(self) -> Snapshot:
         for attempt in range(20):
@@ -191,117 +173,27 @@ class ClusterNode:
 
     def admit(self, envelopes: list[list[bytes]], requests: list[Entry], due: bool, send: Send,
               split: Split) -> tuple[list[list[bytes]], list[Entry], bool]:
-        self._send = self._peers().send = send
+        """The gatekeeper's ``admit``: take in what came between cycles, then route (:meth:`Admission.admit`).
+
+        Alarms may fire only while this node is writable; on becoming
+        writable again it re-arms those that came due meanwhile.
+        """
+        assert self.moves is not None and self._admission is not None
+        self._admission.send = self._peers().send = send
         now = time.monotonic()
         self._drain(now)
         writable = self.writable()
-        assert self.moves is not None
         if writable and not self._was_writable:
             self.moves.rearm()  # alarms that came due while this node could not fire them
         self._was_writable = writable
-        run_envelopes: list[list[bytes]] = []
-        run: list[Entry] = []
-        self._touches_objects = due and writable
-        for envelope, request, arrival in self.moves.take_ready(time.monotonic()):
-            self._route(envelope, request, arrival, writable, run_envelopes, run)
-        # The fast path, inline: a request for an object owned here and not moving runs here.
-        owners, leaving, arriving, node, resolve = (self.directory.owners, self.moves.leaving, self.moves.arriving,
-                                                    self.node, self._resolve)
-        for envelope, entry in zip(envelopes, requests, strict=True):
-            if type(entry) is list:  # a batch frame: whole if every element runs here now, else element by element
-                touches = batch_here(entry, writable, node, owners, leaving, arriving, resolve)
-                if touches is not None:
-                    self._counters["cluster.batches_whole"] += 1
-                    self._touches_objects = self._touches_objects or touches
-                    run_envelopes.append(envelope)
-                    run.append(entry)
-                    continue
-                self._counters["cluster.batches_split"] += 1
-                each: Iterable[tuple[list[bytes], Request]] = zip(split(envelope, entry), entry, strict=True)
-            else:
-                assert isinstance(entry, Request)
-                each = ((envelope, entry),)
-            for envelope_of, request in each:
-                if writable and request.target is not None and request.op not in GLOBAL_OPS:
-                    try:
-                        object_id = resolve(request.target).id
-                    except LodestoneError:
-                        object_id = ""
-                    owner = owners.get(object_id)
-                    if owner is not None and owner.node == node and object_id not in leaving \
-                            and object_id not in arriving:
-                        run_envelopes.append(envelope_of)
-                        run.append(request)
-                        self._touches_objects = True
-                        continue
-                self._route(envelope_of, request, now, writable, run_envelopes, run)
+        run_envelopes, run, touches = self._admission.admit(envelopes, requests, writable, now, split)
+        self._touches_objects = (due and writable) or touches
         if self._audit is not None:
             self._audit.tag(run)
         return run_envelopes, run, due and writable
 
-    # routing -------------------------------------------------------------------------
-    def _route(self, envelope: list[bytes], request: Request, arrival: float, writable: bool,
-               run_envelopes: list[list[bytes]], run: list[Entry], forwarded: bool = False) -> None:
-        op = request.op
-        if request.target is None or op in GLOBAL_OPS:
-            if op.startswith("cluster."):
-                self._internal(envelope, request, writable, run_envelopes, run)
-            elif op == "health":
-                self._send(envelope, ok_reply(request.id, self.health()))
-            else:
-                run_envelopes.append(envelope)
-                run.append(request)
-            return
-        try:
-            ref = self._resolve(request.target)
-        except LodestoneError:
-            run_envelopes.append(envelope)  # the runtime answers with the error
-            run.append(request)
-            return
-        object_id = ref.id
-        assert self.moves is not None
-        if ref.class_name == OUTBOX_CLASS:  # each node's own, never moved: read it on its node
-            run_envelopes.append(envelope)
-            run.append(request)
-            return
-        owner = self.directory.owners.get(object_id)
-        held = self.moves.busy(object_id)
-        if held is None and owner is not None and owner.node == self.node:
-            if writable:
-                run_envelopes.append(envelope)
-                run.append(request)
-                self._touches_objects = True
-            else:
-                self._counters["cluster.fenced_refusals"] += 1
-                self._refuse(envelope, request, self._fenced())
-            return
-        if time.monotonic() - arrival > HOLD_LIMIT_S:
-            self._refuse(envelope, request, Unavailable(
-                f"{ref.class_name} {ref.name or ref.id} did not become available on node {self.node} in "
-                f"{HOLD_LIMIT_S:.0f} s (it is moving between nodes, or its owner does not answer); retry"))
-        elif held is not None:
-            held.append((envelope, request, arrival))
-        elif not writable:
-            self._counters["cluster.fenced_refusals"] += 1
-            self._refuse(envelope, request, self._fenced())
-        elif owner is None or owner.node is None:
-            self.moves.claim(ref, owner, [(envelope, request, arrival)])
-        elif forwarded:  # never forwarded twice: the sender's record was stale; it retries
-            self._refuse(envelope, request, Unavailable(
-                f"{ref.class_name} {ref.name or ref.id} is not on node {self.node} (owner: {owner.node}); retry"))
-        elif owner.node not in self.directory.nodes:
-            self._refuse(envelope, request, owner_down(ref, owner.node))
-        elif self.settings.placement_of(ref.class_name) == "home":
-            self._peers().forward(envelope, request, ref, owner.node)
-        else:
-            self._peers().fetch(ref, owner, [(envelope, request, arrival)])
-
-    def _refuse(self, envelope: list[bytes], request: Request, error: LodestoneError) -> None:
-        reply = to_wire(request.id, error)
-        self._counters[f"errors.{reply['error']['code']}"] += 1
-        self._send(envelope, reply)
-
     def _fenced(self) -> Unavailable:
+        """Why this node may not acknowledge writes now: the error its refusals carry, and its health warning."""
         lease = self.lease
         detail = lease.last_error if lease is not None and lease.last_error else "its lease is being renewed"
         if lease is not None and lease.valid():
@@ -309,48 +201,10 @@ class ClusterNode:
         return Unavailable(f"node {self.node} cannot acknowledge writes now: {detail}; retry "
                            "(it stops before its etcd lease can expire, so no two nodes serve an object)")
 
-    # the ops between nodes --------------------------------------------------------------
-    def _internal(self, envelope: list[bytes], request: Request, writable: bool,
-                  run_envelopes: list[list[bytes]], run: list[Entry]) -> None:
-        token = request.args.get("token")
-        if not isinstance(token, str) or not hmac.compare_digest(token.encode(), self._token):
-            self._refuse(envelope, request, Forbidden(f"{request.op} is an op between cluster nodes; "
-                                                      "it needs the cluster's token"))
-            return
-        try:
-            if request.op == "cluster.export":
-                self._export(envelope, request, writable)
-            elif request.op == "cluster.forward":
-                inner = request.args.get("request")
-                if not isinstance(inner, dict) or not isinstance(inner.get("op"), str) \
-                        or not isinstance(inner.get("args", {}), dict) or inner["op"].startswith("cluster."):
-                    raise BadRequest("cluster.forward needs request: {op, target, args, idem, readonly}")
-                forwarded = Request(request.id, inner["op"], inner.get("target"), inner.get("args", {}),
-                                    inner.get("idem"), inner.get("readonly") is True)
-                self._route(envelope, forwarded, time.monotonic(), writable, run_envelopes, run, forwarded=True)
-            else:
-                raise UnknownOp(f"unknown op {request.op!r}; the ops between nodes are cluster.export, "
-                                "cluster.forward")
-        except LodestoneError as exc:
-            self._refuse(envelope, request, exc)
-
-    def _export(self, envelope: list[bytes], request: Request, writable: bool) -> None:
-        assert self.moves is not None
-        args = request.args
-        class_name, object_id, to = args.get("class"), args.get("id"), args.get("to")
-        if not isinstance(class_name, str) or not isinstance(object_id, str) or not isinstance(to, str):
-            raise BadRequest("cluster.export needs class, id and to")
-        if not isinstance(args.get("expires_ms"), int) or args["expires_ms"] < time.time_ns() // 1_000_000:
-            raise Unavailable("this export request expired before it arrived")
-        ref = ObjectRef(class_name, self._runtime.ids.from_string(class_name, object_id), args.get("name"))
-        self.moves.accept_export(ref, to, writable)
-        self._exports.append((envelope, request, ref))
-        self._wake()
-
     # between cycles ---------------------------------------------------------------------
     def _drain(self, now: float) -> None:
         moves = self.moves
-        assert moves is not None and self._courier is not None
+        assert moves is not None and self._courier is not None and self._admission is not None
         while True:
             try:
                 message = self._inbox.get_nowait()
@@ -363,9 +217,7 @@ class ClusterNode:
             except queue.Empty:
                 break
             self._peers().deliver(seq, body)
-        exports, self._exports = self._exports, []
-        for envelope, request, ref in exports:
-            self._send(envelope, moves.export(ref, request, self._max_frame_bytes - 4096))
+        self._admission.reply_exports()
         assert self._calls is not None
         pulls, self._calls.pulls = self._calls.pulls, []
         for ref in pulls:

@@ -1,10 +1,10 @@
-"""Whether a batch frame runs here whole (daemon/cluster/locality.py), case by case, on the node's own records."""
+"""Whether a batch frame runs here whole (daemon/cluster/admission.py), case by case, on the node's own records."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from daemon.cluster.locality import batch_here
+from daemon.cluster.admission import batch_here
 from daemon.cluster.records import Owner
 from daemon.errors import BadRequest
 from daemon.model import ObjectRef, Request
