@@ -52,7 +52,7 @@ Split = Callable[[list[bytes], list[Request]], list[list[bytes]]]
 
 
 def batch_here(requests: list[Request], writable: bool, node: str, owners: dict[str, Owner],
-               leaving: Container[str], arriving: Container[str],
+               leaving: Container[str], arriving: Container[str], backing_off: Container[str],
                resolve: Callable[[Any], ObjectRef]) -> bool | None:
     """Whether every request of a batch frame runs here now: ``None`` if any must take its own route;
     otherwise whether any of them touches an object (so the cycle acknowledges writes, see the output gate).
@@ -61,8 +61,9 @@ def batch_here(requests: list[Request], writable: bool, node: str, owners: dict[
     no object (an op like ``ping`` or ``id.from_name``, but neither
     ``health``, which the gatekeeper answers, nor ``cluster.*``, the ops
     between nodes), or its object is owned here (its owner record names
-    ``node``), not moving (neither ``leaving`` nor ``arriving``), and the
-    node is ``writable``. Anything else (an object owned elsewhere or by
+    ``node``), not moving (neither ``leaving`` nor ``arriving``, nor
+    ``backing_off`` after a failed move, with requests waiting to be routed
+    again that must run first), and the node is ``writable``. Anything else (an object owned elsewhere or by
     nobody, one on the move, a node that may not acknowledge writes, a
     target that does not resolve) is ``None``.
     """
@@ -80,7 +81,8 @@ def batch_here(requests: list[Request], writable: bool, node: str, owners: dict[
         except LodestoneError:
             return None
         owner = owners.get(object_id)
-        if owner is None or owner.node != node or object_id in leaving or object_id in arriving:
+        if owner is None or owner.node != node or object_id in leaving or object_id in arriving \
+                or object_id in backing_off:
             return None
         touches = True
     return touches
@@ -133,11 +135,11 @@ class Admission:
         for envelope, request, arrival in self.moves.take_ready(time.monotonic()):
             self._route(envelope, request, arrival, writable, run_envelopes, run)
         # The fast path, inline: a request for an object owned here and not moving runs here.
-        owners, leaving, arriving, node, resolve = (self.directory.owners, self.moves.leaving, self.moves.arriving,
-                                                    self.node, self._resolve)
+        owners, node, resolve = self.directory.owners, self.node, self._resolve
+        leaving, arriving, backing_off = self.moves.leaving, self.moves.arriving, self.moves.backing_off
         for envelope, entry in zip(envelopes, requests, strict=True):
             if type(entry) is list:  # a batch frame: whole if every element runs here now, else element by element
-                touches = batch_here(entry, writable, node, owners, leaving, arriving, resolve)
+                touches = batch_here(entry, writable, node, owners, leaving, arriving, backing_off, resolve)
                 if touches is not None:
                     self._counters["cluster.batches_whole"] += 1
                     self._touches_objects = self._touches_objects or touches
@@ -157,7 +159,7 @@ class Admission:
                         object_id = ""
                     owner = owners.get(object_id)
                     if owner is not None and owner.node == node and object_id not in leaving \
-                            and object_id not in arriving:
+                            and object_id not in arriving and object_id not in backing_off:
                         run_envelopes.append(envelope_of)
                         run.append(request)
                         self._touches_objects = True

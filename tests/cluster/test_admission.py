@@ -25,8 +25,8 @@ def put(name: str) -> Request:
 
 
 def here(requests: list[Request], writable: bool = True, leaving: frozenset[str] = frozenset(),
-         arriving: frozenset[str] = frozenset()) -> bool | None:
-    return batch_here(requests, writable, "a", OWNERS, leaving, arriving, resolve)
+         arriving: frozenset[str] = frozenset(), backing_off: frozenset[str] = frozenset()) -> bool | None:
+    return batch_here(requests, writable, "a", OWNERS, leaving, arriving, backing_off, resolve)
 
 
 def test_objects_owned_here_and_ops_naming_none_run_here_and_say_whether_any_touches_an_object() -> None:
@@ -43,4 +43,5 @@ def test_any_element_that_needs_a_route_of_its_own_splits_the_batch() -> None:
         assert here([put("here-1"), outsider]) is None, outsider
     assert here([put("here-1")], leaving=frozenset({"here-1"})) is None
     assert here([put("here-1")], arriving=frozenset({"here-1"})) is None
+    assert here([put("here-1")], backing_off=frozenset({"here-1"})) is None  # older requests wait to go first
     assert here([put("here-1")], writable=False) is None

@@ -14,12 +14,20 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from typing import Any
 
+import zmq
+
+from daemon.cluster.admission import Admission
+from daemon.cluster.courier import Courier
 from daemon.cluster.directory import Directory
 from daemon.cluster.etcd import Etcd, EtcdUnavailable
 from daemon.cluster.moves import RETRY_DELAY_S, Moves, Waiting
+from daemon.cluster.peers import Peers
 from daemon.cluster.records import Keys, Owner
 from daemon.cluster.tasks import Workers
+from daemon.config import ClusterSettings
+from daemon.errors import Unavailable
 from daemon.model import ObjectRef, Request
 from daemon.runtime import Runtime
 from daemon.storage import Store
@@ -72,3 +80,37 @@ def test_a_request_arriving_after_a_refused_handoff_waits_behind_the_held_ones(s
     held.append(waiting(3, start + 0.002))
     assert ids(moves.take_ready(start + RETRY_DELAY_S + 1)) == [1, 2, 3]
     assert moves.busy(REF.id) is None
+
+
+def test_a_request_for_an_object_owned_here_waits_while_it_backs_off(store: Store, runtime: Runtime) -> None:
+    """The claim's outcome was unknown, yet it won: the owner record says this node, and the requests
+    it held still wait out the delay. A newcomer must not take the fast path past them."""
+    moves = moves_of(store, runtime, threading.Event())
+    ref = runtime.resolve({"class": "Agent", "name": "steve"})
+    context: zmq.Context[Any] = zmq.Context()
+    courier = Courier(context, lambda: None)
+    courier.start()
+    try:
+        peers = Peers("a", "token", courier, moves.directory, moves, runtime.counters)
+        settings = ClusterSettings(name="t", node_id="a", etcd=("http://127.0.0.1:1",), token="token")
+        admission = Admission("a", settings, runtime, moves.directory, moves, peers, 1 << 20, lambda: None,
+                              lambda: {}, lambda: Unavailable("fenced"))
+        start = time.monotonic()
+        moves.claim(ref, None, [waiting(1, start)])
+        moves.claimed(ref.id, EtcdUnavailable("the claim's outcome is unknown"))
+        moves.directory.learn(ref.id, Owner("Agent", "steve", "a", 5))  # the watch: it is ours after all
+
+        newcomer = waiting(2, time.monotonic())
+        _, run, _ = admission.admit([newcomer[0]], [newcomer[1]], True, newcomer[2], lambda e, r: [])
+        assert run == [], "request 2 ran before request 1"
+        _, batch_run, _ = admission.admit([[b"c2", b""]], [[waiting(3, time.monotonic())[1]]], True,
+                                          time.monotonic(), lambda e, r: [[b"c2", b""] for _ in r])
+        assert batch_run == [], "a batch frame for the object ran before request 1"
+
+        time.sleep(max(0.0, start + RETRY_DELAY_S + 0.01 - time.monotonic()))  # the back-off is a delay by design
+        _, run, _ = admission.admit([], [], True, time.monotonic(), lambda e, r: [])
+        assert [request.id for request in run if isinstance(request, Request)] == [1, 2, 3]
+    finally:
+        courier.close()
+        context.term()
+
