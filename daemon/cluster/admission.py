@@ -33,7 +33,7 @@ from typing import Any
 
 from daemon.cluster.calls import owner_down
 from daemon.cluster.directory import Directory
-from daemon.cluster.moves import HOLD_LIMIT_S, Moves
+from daemon.cluster.moves import HOLD_LIMIT_S, Moves, Waiting
 from daemon.cluster.outbox import OUTBOX_CLASS
 from daemon.cluster.peers import Peers
 from daemon.cluster.records import Owner
@@ -132,8 +132,9 @@ class Admission:
         run_envelopes: list[list[bytes]] = []
         run: list[Entry] = []
         self._touches_objects = False
-        for envelope, request, arrival in self.moves.take_ready(time.monotonic()):
-            self._route(envelope, request, arrival, writable, run_envelopes, run)
+        for waiting in self.moves.take_ready(time.monotonic()):
+            self._route(waiting.envelope, waiting.request, waiting.arrival, writable, run_envelopes, run,
+                        waiting.forwarded)
         # The fast path, inline: a request for an object owned here and not moving runs here.
         owners, node, resolve = self.directory.owners, self.node, self._resolve
         leaving, arriving, backing_off = self.moves.leaving, self.moves.arriving, self.moves.backing_off
@@ -217,12 +218,12 @@ class Admission:
                 f"{ref.class_name} {ref.name or ref.id} did not become available on node {self.node} in "
                 f"{HOLD_LIMIT_S:.0f} s (it is moving between nodes, or its owner does not answer); retry"))
         elif held is not None:
-            held.append((envelope, request, arrival))
+            held.append(Waiting(envelope, request, arrival, forwarded))
         elif not writable:
             self._counters["cluster.fenced_refusals"] += 1
             self._refuse(envelope, request, self._fenced())
         elif owner is None or owner.node is None:
-            self.moves.claim(ref, owner, [(envelope, request, arrival)])
+            self.moves.claim(ref, owner, [Waiting(envelope, request, arrival, forwarded)])
         elif forwarded:  # never forwarded twice: the sender's record was stale; it retries
             self._refuse(envelope, request, Unavailable(
                 f"{ref.class_name} {ref.name or ref.id} is not on node {self.node} (owner: {owner.node}); retry"))
@@ -231,7 +232,7 @@ class Admission:
         elif self.settings.placement_of(ref.class_name) == "home":
             self._peers.forward(envelope, request, ref, owner.node)
         else:
-            self._peers.fetch(ref, owner, [(envelope, request, arrival)])
+            self._peers.fetch(ref, owner, [Waiting(envelope, request, arrival, forwarded)])
 
     def _refuse(self, envelope: list[bytes], request: Request, error: LodestoneError) -> None:
         reply = to_wire(request.id, error)

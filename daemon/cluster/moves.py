@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from daemon.cluster import ownership
 from daemon.cluster.directory import Directory
@@ -48,7 +48,19 @@ HANDOFF_TIMEOUT_S = 5.0
 HOLD_LIMIT_S = 5.0
 RETRY_DELAY_S = 0.05
 Envelope = list[bytes]
-Waiting = tuple[Envelope, Request, float]
+
+
+class Waiting(NamedTuple):
+    """A request waiting for its object, and when it arrived.
+
+    ``forwarded``: a peer forwarded it here (``cluster.forward``), so it is
+    never forwarded again, however long it waited; see docs/cluster.md.
+    """
+
+    envelope: Envelope
+    request: Request
+    arrival: float
+    forwarded: bool = False
 
 
 @dataclass
@@ -150,7 +162,7 @@ class Moves:
             if at <= now:
                 del self.backing_off[object_id]
                 due.extend(held)
-        due.sort(key=lambda waiting: waiting[2])
+        due.sort(key=lambda waiting: waiting.arrival)
         return due
 
     # claims ---------------------------------------------------------------------
@@ -286,9 +298,9 @@ class Moves:
         lists: list[list[Waiting]] = [moving.held for moving in self.leaving.values()]
         lists += [moving.held for moving in self.arriving.values()]
         for held in lists:
-            if held and now - held[0][2] > HOLD_LIMIT_S:
-                self.release([waiting for waiting in held if now - waiting[2] > HOLD_LIMIT_S])
-                held[:] = [waiting for waiting in held if now - waiting[2] <= HOLD_LIMIT_S]
+            if held and now - held[0].arrival > HOLD_LIMIT_S:
+                self.release([waiting for waiting in held if now - waiting.arrival > HOLD_LIMIT_S])
+                held[:] = [waiting for waiting in held if now - waiting.arrival <= HOLD_LIMIT_S]
         for object_id, leaving in self.leaving.items():
             if not leaving.fencing and now - leaving.since > HANDOFF_TIMEOUT_S:
                 leaving.fencing = True

@@ -24,7 +24,7 @@ from daemon.cluster.directory import Directory
 from daemon.cluster.etcd import Etcd, EtcdUnavailable
 from daemon.cluster.moves import RETRY_DELAY_S, Moves, Waiting
 from daemon.cluster.peers import Peers
-from daemon.cluster.records import Keys, Owner
+from daemon.cluster.records import Keys, NodeInfo, Owner
 from daemon.cluster.tasks import Workers
 from daemon.config import ClusterSettings
 from daemon.errors import Unavailable
@@ -38,7 +38,7 @@ REF = ObjectRef("Agent", "ab" * 32, "steve")
 
 def waiting(request_id: int, arrival: float) -> Waiting:
     request = Request(request_id, "storage.put", {"class": "Agent", "name": "steve"}, {"key": "k", "value": 1}, None)
-    return ([b"client", b""], request, arrival)
+    return Waiting([b"client", b""], request, arrival)
 
 
 def moves_of(store: Store, runtime: Runtime, woken: threading.Event) -> Moves:
@@ -48,7 +48,7 @@ def moves_of(store: Store, runtime: Runtime, woken: threading.Event) -> Moves:
 
 
 def ids(due: list[Waiting]) -> list[int | str]:
-    return [request.id for _, request, _ in due]
+    return [waiting.request.id for waiting in due]
 
 
 def test_a_request_arriving_after_a_failed_claim_waits_behind_the_held_ones(store: Store, runtime: Runtime) -> None:
@@ -114,3 +114,36 @@ def test_a_request_for_an_object_owned_here_waits_while_it_backs_off(store: Stor
         courier.close()
         context.term()
 
+
+
+def test_a_forwarded_request_that_waits_out_a_back_off_is_not_forwarded_again(store: Store, runtime: Runtime) -> None:
+    """A request a peer forwarded here is never forwarded on, even after it waited for the object."""
+    moves = moves_of(store, runtime, threading.Event())
+    ref = runtime.resolve({"class": "Agent", "name": "steve"})
+    context: zmq.Context[Any] = zmq.Context()
+    courier = Courier(context, lambda: None)
+    courier.start()
+    sent: list[tuple[list[bytes], dict[str, Any]]] = []
+    try:
+        peers = Peers("a", "token", courier, moves.directory, moves, runtime.counters)
+        settings = ClusterSettings(name="t", node_id="a", etcd=("http://127.0.0.1:1",), token="token",
+                                   placement={"Agent": "home"})
+        admission = Admission("a", settings, runtime, moves.directory, moves, peers, 1 << 20, lambda: None,
+                              lambda: {}, lambda: Unavailable("fenced"))
+        admission.send = peers.send = lambda envelope, reply: sent.append((envelope, reply))
+        moves.directory.nodes["b"] = NodeInfo("b", f"tcp://127.0.0.1:{free_port()}", "tcp://127.0.0.1:1")
+        start = time.monotonic()
+        moves.claim(ref, None, [waiting(1, start)])
+        moves.claimed(ref.id, (False, Owner("Agent", "steve", "b", 5)))  # node b won the claim: a backs off
+        inner = {"op": "storage.put", "target": {"class": "Agent", "name": "steve"},
+                 "args": {"key": "k", "value": 2}, "idem": None, "readonly": False}
+        forward = Request(77, "cluster.forward", None, {"token": "token", "request": inner}, None)
+        admission.admit([[b"node-c", b""]], [forward], True, time.monotonic(), lambda e, r: [])
+
+        time.sleep(max(0.0, start + RETRY_DELAY_S + 0.01 - time.monotonic()))  # the back-off is a delay by design
+        admission.admit([], [], True, time.monotonic(), lambda e, r: [])
+        assert runtime.counters["cluster.forwards"] == 1, "request 77 was forwarded a second time"
+        assert [(reply["id"], reply["error"]["code"]) for _, reply in sent] == [(77, "UNAVAILABLE")]
+    finally:
+        courier.close()
+        context.term()
