@@ -58,8 +58,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copytree(source, folder / name)
         else:
             shutil.copy(source, folder / name)
-    # No scripts and no optional packages: the build needs TypeScript and @msgpack/msgpack, not Bun.
-    subprocess.run([npm, "ci", "--ignore-scripts", "--omit=optional", "--no-audit", "--no-fund", "--loglevel=error"],
+    # No install scripts: the build needs TypeScript and @msgpack/msgpack, the bundle test esbuild,
+    # whose binary is the optional package of this platform (npm installs Bun's beside it, unused).
+    subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
                    cwd=folder, check=True, timeout=300, capture_output=True)
     subprocess.run(["node", "node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"],
                    cwd=folder, check=True, timeout=300, capture_output=True)
@@ -140,3 +141,28 @@ def opened_page(browser: BrowserContext, url: str, sockets: list[str] | None = N
     finally:
         page.close()
     assert not errors, "the page logged errors:\n" + "\n".join(errors)
+
+
+def write_until_heard(page: Page, daemon_client: Client, subscription: str) -> dict[str, Any]:
+    """Write a new Chest through ``daemon_client`` until the page's ``heard`` list has its change.
+
+    The page must be collecting the bodies of ``window[subscription]`` into ``window.heard``; the
+    gateway's subscription reaches the daemon asynchronously after ``ready``, hence the retries.
+    Closes the subscription and returns the body heard.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    name = unique("chest")
+    for attempt in range(50):
+        daemon_client.object("Chest", name).put("lid", attempt)
+        try:
+            page.wait_for_function("(name) => heard.some((body) => body.name === name)", arg=name, timeout=200)
+            break
+        except PlaywrightTimeout:
+            continue
+    else:
+        raise AssertionError("the page heard no change within 10 s")
+    body: dict[str, Any] = page.evaluate(
+        "([name, subscription]) => { window[subscription].close(); return heard.find((body) => body.name === name); }",
+        [name, subscription])
+    return body

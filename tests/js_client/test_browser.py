@@ -21,7 +21,7 @@ import pytest
 
 from bridge import Client
 from tests.gateway.conftest import Stack
-from tests.js_client.conftest import opened_page, serving, unique
+from tests.js_client.conftest import opened_page, serving, unique, write_until_heard
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -114,26 +114,13 @@ def test_calls_made_in_one_tick_go_out_as_one_frame(page: Page) -> None:
 
 
 def test_a_subscription_hears_a_change_another_client_writes(page: Page, daemon_client: Client) -> None:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     page.evaluate("""async () => {
         window.heard = [];
         window.changes = client.subscribe("change.Chest.");
         (async () => { for await (const event of changes) heard.push(event.body); })();
         await changes.ready;
     }""")
-    name = unique("chest")
-    # The gateway's subscription reaches the daemon asynchronously after `ready`: write until heard.
-    for attempt in range(50):
-        daemon_client.object("Chest", name).put("lid", attempt)
-        try:
-            page.wait_for_function("(name) => heard.some((body) => body.name === name)", arg=name, timeout=200)
-            break
-        except PlaywrightTimeout:
-            continue
-    else:
-        raise AssertionError("the page heard no change within 10 s")
-    body = page.evaluate("(name) => { changes.close(); return heard.find((body) => body.name === name); }", name)
+    body = write_until_heard(page, daemon_client, "changes")
     assert body["class"] == "Chest"
     assert body["changes"][0]["key"] == "lid"
 
