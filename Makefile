@@ -40,7 +40,8 @@ java-check: setup-dev
 	cd bridge/java && mvn -q -B verify -Dlodestone.python=$(abspath $(BIN)/python)
 
 # The TypeScript client: strict typecheck, build, unit tests, end-to-end tests against a real daemon and gateway,
-# under Node and again under Bun (the lockfile's bun package). Its browser test is in tests/js_client (pytest).
+# under Node and again under Bun (the lockfile's bun package). Its browser tests (through an import map, and
+# bundled by the lockfile's esbuild) are in tests/js_client (pytest).
 js-check: setup-dev
 	cd bridge/js && npm ci --no-audit --no-fund && LODESTONE_BIN=$(abspath $(BIN)/lodestone) npm test
 
