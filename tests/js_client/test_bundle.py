@@ -111,10 +111,11 @@ def test_a_bundled_client_throws_typed_errors(page: Page) -> None:
         try { await client.agent(name).state(); return null; }
         catch (e) {
             return {code: e.code, notFound: e instanceof lodestone.NotFoundError,
-                    typed: e instanceof lodestone.LodestoneError};
+                    typed: e instanceof lodestone.LodestoneError, name: e.name};
         }
     }""", unique("never-spawned"))
-    assert result == {"code": "NOT_FOUND", "notFound": True, "typed": True}
+    # The name survives minifying, which renames the classes: a log line still says what failed.
+    assert result == {"code": "NOT_FOUND", "notFound": True, "typed": True, "name": "NotFoundError"}
 
 
 def test_a_bundled_subscription_hears_a_change_another_client_writes(page: Page, daemon_client: Client) -> None:

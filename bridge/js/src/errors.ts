@@ -37,7 +37,8 @@ export class LodestoneError extends Error {
 
   constructor(message: string, code: string = "INTERNAL", details: ErrorDetails = {}) {
     super(message);
-    this.name = new.target.name;
+    // A literal, not new.target.name alone: minifying bundlers rename classes (subclasses set their own).
+    this.name = new.target === LodestoneError ? "LodestoneError" : new.target.name;
     this.code = code;
     this.retryable = details.retryable ?? false;
     this.idem = details.idem;
@@ -47,6 +48,8 @@ export class LodestoneError extends Error {
 
 /** Malformed request: missing or mistyped field, unknown argument, bad option. */
 export class BadRequestError extends LodestoneError {
+  override readonly name: string = "BadRequestError";
+
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, "BAD_REQUEST", details);
   }
@@ -54,6 +57,8 @@ export class BadRequestError extends LodestoneError {
 
 /** `v` is not a protocol version the daemon speaks. */
 export class UnsupportedVersionError extends LodestoneError {
+  override readonly name: string = "UnsupportedVersionError";
+
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, "UNSUPPORTED_VERSION", details);
   }
@@ -61,6 +66,8 @@ export class UnsupportedVersionError extends LodestoneError {
 
 /** An op the daemon (or the object's class) does not have. */
 export class UnknownOpError extends LodestoneError {
+  override readonly name: string = "UnknownOpError";
+
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, "UNKNOWN_OP", details);
   }
@@ -68,6 +75,8 @@ export class UnknownOpError extends LodestoneError {
 
 /** A malformed id, or one made for another class or deployment. */
 export class InvalidIdError extends LodestoneError {
+  override readonly name: string = "InvalidIdError";
+
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, "INVALID_ID", details);
   }
@@ -75,6 +84,8 @@ export class InvalidIdError extends LodestoneError {
 
 /** An undeclared class, or what a class op names does not exist (an agent that never spawned). */
 export class NotFoundError extends LodestoneError {
+  override readonly name: string = "NotFoundError";
+
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, "NOT_FOUND", details);
   }
@@ -82,6 +93,8 @@ export class NotFoundError extends LodestoneError {
 
 /** A key, value, batch, name, frame or reply over its limit; nothing was written. */
 export class TooLargeError extends LodestoneError {
+  override readonly name: string = "TooLargeError";
+
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, "TOO_LARGE", details);
   }
@@ -89,6 +102,8 @@ export class TooLargeError extends LodestoneError {
 
 /** A transaction check or a class op's precondition did not hold; nothing was written. */
 export class ConflictError extends LodestoneError {
+  override readonly name: string = "ConflictError";
+
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, "CONFLICT", details);
   }
@@ -96,6 +111,8 @@ export class ConflictError extends LodestoneError {
 
 /** The daemon is shutting down or restarting, or storage failed; nothing was written. Retryable. */
 export class UnavailableError extends LodestoneError {
+  override readonly name: string = "UnavailableError";
+
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, "UNAVAILABLE", { retryable: true, ...details });
   }
@@ -103,6 +120,8 @@ export class UnavailableError extends LodestoneError {
 
 /** The client was closed before the call completed; later calls fail the same way. */
 export class ClientClosedError extends UnavailableError {
+  override readonly name: string = "ClientClosedError";
+
   constructor(message = "the client was closed", details: ErrorDetails = {}) {
     super(message, { ...details, retryable: false });
   }
@@ -113,6 +132,8 @@ export class ClientClosedError extends UnavailableError {
  * with `{ idem: error.idem }` to apply it at most once.
  */
 export class LodestoneTimeoutError extends LodestoneError {
+  override readonly name: string = "LodestoneTimeoutError";
+
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, "TIMEOUT", { retryable: true, ...details });
   }
@@ -120,6 +141,8 @@ export class LodestoneTimeoutError extends LodestoneError {
 
 /** A bug; the daemon's (or gateway's) log has the traceback. */
 export class InternalError extends LodestoneError {
+  override readonly name: string = "InternalError";
+
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, "INTERNAL", details);
   }
@@ -127,6 +150,8 @@ export class InternalError extends LodestoneError {
 
 /** The gateway's token lacks the scope or class this call needs. */
 export class ForbiddenError extends LodestoneError {
+  override readonly name: string = "ForbiddenError";
+
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, "FORBIDDEN", details);
   }
@@ -134,6 +159,8 @@ export class ForbiddenError extends LodestoneError {
 
 /** The gateway refused the connection's token (HTTP 401 before the WebSocket upgrade). */
 export class UnauthenticatedError extends LodestoneError {
+  override readonly name: string = "UnauthenticatedError";
+
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, "UNAUTHENTICATED", details);
   }
