@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from daemon.cluster.calls import owner_down
@@ -52,8 +52,7 @@ Split = Callable[[list[bytes], list[Request]], list[list[bytes]]]
 
 
 def batch_here(requests: list[Request], writable: bool, node: str, owners: dict[str, Owner],
-               leaving: Container[str], arriving: Container[str], backing_off: Container[str],
-               resolve: Callable[[Any], ObjectRef]) -> bool | None:
+               busy: Callable[[str], list[Waiting] | None], resolve: Callable[[Any], ObjectRef]) -> bool | None:
     """Whether every request of a batch frame runs here now: ``None`` if any must take its own route;
     otherwise whether any of them touches an object (so the cycle acknowledges writes, see the output gate).
 
@@ -61,11 +60,11 @@ def batch_here(requests: list[Request], writable: bool, node: str, owners: dict[
     no object (an op like ``ping`` or ``id.from_name``, but neither
     ``health``, which the gatekeeper answers, nor ``cluster.*``, the ops
     between nodes), or its object is owned here (its owner record names
-    ``node``), not moving (neither ``leaving`` nor ``arriving``, nor
-    ``backing_off`` after a failed move, with requests waiting to be routed
-    again that must run first), and the node is ``writable``. Anything else (an object owned elsewhere or by
-    nobody, one on the move, a node that may not acknowledge writes, a
-    target that does not resolve) is ``None``.
+    ``node``), no requests wait for it (``busy``: it is not moving, nor
+    backing off after a failed move with requests that must run first), and
+    the node is ``writable``. Anything else (an object owned elsewhere or by
+    nobody, one with requests waiting, a node that may not acknowledge
+    writes, a target that does not resolve) is ``None``.
     """
     touches = False
     for request in requests:
@@ -81,8 +80,7 @@ def batch_here(requests: list[Request], writable: bool, node: str, owners: dict[
         except LodestoneError:
             return None
         owner = owners.get(object_id)
-        if owner is None or owner.node != node or object_id in leaving or object_id in arriving \
-                or object_id in backing_off:
+        if owner is None or owner.node != node or busy(object_id) is not None:
             return None
         touches = True
     return touches
@@ -136,11 +134,10 @@ class Admission:
             self._route(waiting.envelope, waiting.request, waiting.arrival, writable, run_envelopes, run,
                         waiting.forwarded)
         # The fast path, inline: a request for an object owned here and not moving runs here.
-        owners, node, resolve = self.directory.owners, self.node, self._resolve
-        leaving, arriving, backing_off = self.moves.leaving, self.moves.arriving, self.moves.backing_off
+        owners, node, resolve, busy = self.directory.owners, self.node, self._resolve, self.moves.busy
         for envelope, entry in zip(envelopes, requests, strict=True):
             if type(entry) is list:  # a batch frame: whole if every element runs here now, else element by element
-                touches = batch_here(entry, writable, node, owners, leaving, arriving, backing_off, resolve)
+                touches = batch_here(entry, writable, node, owners, busy, resolve)
                 if touches is not None:
                     self._counters["cluster.batches_whole"] += 1
                     self._touches_objects = self._touches_objects or touches
@@ -159,8 +156,7 @@ class Admission:
                     except LodestoneError:
                         object_id = ""
                     owner = owners.get(object_id)
-                    if owner is not None and owner.node == node and object_id not in leaving \
-                            and object_id not in arriving and object_id not in backing_off:
+                    if owner is not None and owner.node == node and busy(object_id) is None:
                         run_envelopes.append(envelope_of)
                         run.append(request)
                         self._touches_objects = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from daemon.cluster.admission import batch_here
+from daemon.cluster.moves import Waiting
 from daemon.cluster.records import Owner
 from daemon.errors import BadRequest
 from daemon.model import ObjectRef, Request
@@ -26,7 +27,12 @@ def put(name: str) -> Request:
 
 def here(requests: list[Request], writable: bool = True, leaving: frozenset[str] = frozenset(),
          arriving: frozenset[str] = frozenset(), backing_off: frozenset[str] = frozenset()) -> bool | None:
-    return batch_here(requests, writable, "a", OWNERS, leaving, arriving, backing_off, resolve)
+    waiting = leaving | arriving | backing_off  # each object with requests waiting for it
+
+    def busy(object_id: str) -> list[Waiting] | None:
+        return [] if object_id in waiting else None
+
+    return batch_here(requests, writable, "a", OWNERS, busy, resolve)
 
 
 def test_objects_owned_here_and_ops_naming_none_run_here_and_say_whether_any_touches_an_object() -> None:
